@@ -1,0 +1,44 @@
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: dev test lint format stack-up stack-down bench clean
+
+$(BIN)/python:
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH (or make PYTHON=...)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+## dev: start the local stack, seed the demo world, run the Dagster UI on :3000 (Ctrl-C stops all)
+dev: $(STAMP)
+	$(BIN)/etl-platform dev
+
+## test: lint, format check and the whole test suite against the embedded stack
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/pytest
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+stack-up: $(STAMP)
+	$(BIN)/etl-platform stack up
+
+stack-down: $(STAMP)
+	$(BIN)/etl-platform stack down
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks.dynamo_transform
+	$(BIN)/python -m benchmarks.warehouse_load
+	$(BIN)/python -m benchmarks.lake_export
+
+clean:
+	-$(BIN)/etl-platform stack down
+	rm -rf .local

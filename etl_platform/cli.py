@@ -1,0 +1,141 @@
+"""``etl-platform``: the local stack, the demo world, and the all-in-one dev command."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from etl_platform.local.stack import LocalStack, StackError, default_root
+
+
+def _stack(args: argparse.Namespace) -> LocalStack:
+    return LocalStack(Path(args.local_dir) if args.local_dir else default_root())
+
+
+def cmd_stack(args: argparse.Namespace) -> int:
+    stack = _stack(args)
+    if args.action == "up":
+        state = stack.up()
+        print(f"stack up: moto {state.endpoint_url}, postgres {state.postgres_socket_dir}")
+    elif args.action == "down":
+        stack.down()
+        print("stack down")
+    elif args.action == "status":
+        status = stack.status()
+        print(json.dumps(status, indent=2))
+        return 0 if status["running"] else 1
+    elif args.action == "env":
+        for name, value in stack.env().items():
+            print(f"export {name}={value}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from etl_platform.local.demo import seed_demo_world
+
+    stack = _stack(args)
+    os.environ.update(stack.env())
+    summary = seed_demo_world(force=args.force)
+    print(json.dumps(summary, indent=2, default=str))
+    return 0
+
+
+def cmd_dev(args: argparse.Namespace) -> int:
+    """Stack up, seed if empty, run the Dagster UI; Ctrl-C stops the UI and the stack."""
+    from etl_platform.local.demo import seed_demo_world
+
+    stack = _stack(args)
+    stack.up()
+    os.environ.update(stack.env())
+    seed_demo_world(force=False)
+    dagster_home = Path(os.environ.get("DAGSTER_HOME", stack.root / "dagster_home")).resolve()
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    repo_yaml = Path(__file__).resolve().parent.parent / "dagster.yaml"
+    if repo_yaml.exists() and not (dagster_home / "dagster.yaml").exists():
+        (dagster_home / "dagster.yaml").write_text(repo_yaml.read_text())
+    env = {**os.environ, "DAGSTER_HOME": str(dagster_home)}
+    # Its own process group: `dagster dev` ignores signals from a script and leaves children
+    # running when killed alone, so the whole group is stopped.
+    ui = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "dagster",
+            "dev",
+            "-w",
+            "workspace.yaml",
+            "-h",
+            args.host,
+            "-p",
+            str(args.port),
+        ],
+        env=env,
+        start_new_session=True,
+    )
+    print(f"Dagster UI on http://{args.host}:{args.port} (Ctrl-C stops it and the stack)")
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        while not stopping and ui.poll() is None:
+            time.sleep(0.5)
+    finally:
+        _stop_group(ui)
+        stack.down()
+        print("stopped the Dagster UI and the local stack")
+    return 0
+
+
+def _stop_group(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the group, give it a few seconds, then SIGKILL whatever is left in it."""
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    try:
+        process.wait(8)
+    except subprocess.TimeoutExpired:
+        pass
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    process.wait()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="etl-platform", description=__doc__)
+    parser.add_argument("--local-dir", help="stack state directory (default .local/)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    stack = sub.add_parser("stack", help="the embedded local stack")
+    stack.add_argument("action", choices=["up", "down", "status", "env"])
+    stack.set_defaults(func=cmd_stack)
+    demo = sub.add_parser("demo", help="the demo world on the local stack")
+    demo.add_argument("action", choices=["seed"])
+    demo.add_argument("--force", action="store_true", help="seed even if already seeded")
+    demo.set_defaults(func=cmd_demo)
+    dev = sub.add_parser("dev", help="stack + demo + Dagster UI; Ctrl-C stops everything")
+    dev.add_argument("--host", default="127.0.0.1")
+    dev.add_argument("--port", type=int, default=3000)
+    dev.set_defaults(func=cmd_dev)
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except StackError as exc:
+        print(f"etl-platform: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

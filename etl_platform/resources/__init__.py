@@ -1,0 +1,47 @@
+"""Thin, typed Dagster resources. Endpoints come from the environment; secrets through EnvVar."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from dagster import EnvVar
+
+from .dynamodb import DynamoDBResource
+from .glue import CatalogResource, NotificationResource
+from .pg_tools import PgToolsResource
+from .s3 import ObjectStoreResource
+from .sqs import QueueResource
+from .warehouse import WarehouseResource
+
+__all__ = [
+    "CatalogResource",
+    "DynamoDBResource",
+    "NotificationResource",
+    "ObjectStoreResource",
+    "PgToolsResource",
+    "QueueResource",
+    "WarehouseResource",
+    "platform_resources",
+]
+
+
+def platform_resources() -> dict[str, Any]:
+    """The resources every pipeline component expects, configured from the environment.
+
+    ``ETL_WAREHOUSE_DSN`` (secret, read at run time), ``ETL_WAREHOUSE_DIALECT`` (`postgres` or
+    `redshift`, checked now), ``ETL_REDSHIFT_IAM_ROLE``; AWS through boto3's own variables.
+    """
+    return {
+        "dynamodb": DynamoDBResource(),
+        "s3": ObjectStoreResource(),
+        "sqs": QueueResource(),
+        "glue": CatalogResource(),
+        "sns": NotificationResource(),
+        "warehouse": WarehouseResource(
+            dsn=EnvVar("ETL_WAREHOUSE_DSN"),
+            dialect=os.environ.get("ETL_WAREHOUSE_DIALECT", "postgres"),
+            iam_role_arn=os.environ.get("ETL_REDSHIFT_IAM_ROLE"),
+        ),
+        "pg_tools": PgToolsResource(bin_dir=os.environ.get("ETL_PG_BIN_DIR")),
+    }

@@ -1,0 +1,91 @@
+"""Boto3 clients for the platform's AWS resources, with configuration errors that name the setting.
+
+Endpoints come from the resource's ``endpoint_url`` or, when unset, from boto3's own environment
+(``AWS_ENDPOINT_URL`` points every client at the local moto server; unset in production).
+Throttling and transient errors are retried by botocore's ``adaptive`` mode (exponential backoff
+with jitter plus client-side rate limiting), so no call site hand-writes an AWS retry loop.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import boto3
+import botocore.exceptions
+from botocore.config import Config
+from dagster_aws.utils import ResourceWithBoto3Configuration
+from pydantic import PrivateAttr
+
+
+class AwsConfigurationError(RuntimeError):
+    """AWS cannot be reached or is not configured; the message names the setting to fix."""
+
+
+def _endpoint_setting(endpoint_url: str | None) -> str:
+    if endpoint_url:
+        return f"endpoint_url={endpoint_url!r}"
+    env = os.environ.get("AWS_ENDPOINT_URL")
+    return (
+        f"AWS_ENDPOINT_URL={env!r}" if env else "the default AWS endpoint (AWS_ENDPOINT_URL unset)"
+    )
+
+
+@contextmanager
+def naming_aws_settings(service: str, endpoint_url: str | None) -> Iterator[None]:
+    """Turn botocore's connection and configuration errors into one naming the setting."""
+    try:
+        yield
+    except botocore.exceptions.EndpointConnectionError as exc:
+        raise AwsConfigurationError(
+            f"{service}: cannot connect to {_endpoint_setting(endpoint_url)}: {exc}"
+        ) from exc
+    except botocore.exceptions.NoRegionError as exc:
+        raise AwsConfigurationError(
+            f"{service}: no region configured: set region_name or AWS_REGION"
+        ) from exc
+    except botocore.exceptions.NoCredentialsError as exc:
+        raise AwsConfigurationError(
+            f"{service}: no AWS credentials found (AWS_ACCESS_KEY_ID/AWS_PROFILE/role)"
+        ) from exc
+
+
+def boto3_client(
+    service: str,
+    *,
+    region_name: str | None,
+    endpoint_url: str | None,
+    max_attempts: int,
+    profile_name: str | None = None,
+) -> Any:
+    """A boto3 client with adaptive retries and bounded connect/read timeouts."""
+    session = boto3.session.Session(profile_name=profile_name)
+    config = Config(
+        retries={"max_attempts": max_attempts, "mode": "adaptive"},
+        connect_timeout=10,
+        read_timeout=60,
+    )
+    with naming_aws_settings(service, endpoint_url):
+        return session.client(
+            service, region_name=region_name, endpoint_url=endpoint_url, config=config
+        )
+
+
+class AwsServiceResource(ResourceWithBoto3Configuration):
+    """Base of the thin AWS resources: one client per resource instance and service."""
+
+    max_attempts: int = 8
+    _clients: dict[str, Any] = PrivateAttr(default_factory=dict)
+
+    def client(self, service: str) -> Any:
+        if service not in self._clients:
+            self._clients[service] = boto3_client(
+                service,
+                region_name=self.region_name,
+                endpoint_url=self.endpoint_url,
+                max_attempts=self.max_attempts,
+                profile_name=self.profile_name,
+            )
+        return self._clients[service]

@@ -1,0 +1,135 @@
+"""pg_dump and pg_restore, streamed to and from S3 without holding a dump in memory or on disk.
+
+The binaries come from ``bin_dir`` when set, else from the ``pgserver`` wheel (PostgreSQL 16),
+else from ``PATH``. A dump is uploaded under a ``.partial`` key and moved to its final key only
+after pg_dump exits 0, so a failed or killed dump never looks like a finished one.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from dagster import ConfigurableResource
+
+from .s3 import ObjectStoreResource, s3_uri
+
+
+class PgToolError(RuntimeError):
+    """pg_dump or pg_restore failed; the message names the database and carries stderr."""
+
+
+def redact_dsn(dsn: str) -> str:
+    """The DSN without its password, for messages and metadata."""
+    parts = urlsplit(dsn)
+    if parts.password is None:
+        return dsn
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+@dataclass(frozen=True)
+class DumpResult:
+    uri: str
+    bytes: int
+
+
+class PgToolsResource(ConfigurableResource):
+    """Runs pg_dump/pg_restore of the configured PostgreSQL major version."""
+
+    bin_dir: str | None = None
+
+    def binary(self, name: str) -> str:
+        if self.bin_dir:
+            path = Path(self.bin_dir) / name
+            if not path.exists():
+                raise PgToolError(f"{name} not found in bin_dir={self.bin_dir!r}")
+            return str(path)
+        try:
+            import pgserver
+
+            path = Path(pgserver.__file__).parent / "pginstall" / "bin" / name
+            if path.exists():
+                return str(path)
+        except ImportError:
+            pass
+        found = shutil.which(name)
+        if found is None:
+            raise PgToolError(f"{name} not found: set bin_dir or put it on PATH")
+        return found
+
+    def dump_to_s3(
+        self, dsn: str, store: ObjectStoreResource, bucket: str, key: str, *extra_args: str
+    ) -> DumpResult:
+        """``pg_dump -Fc`` of the database at ``dsn`` streamed to ``s3://bucket/key``."""
+        partial = f"{key}.partial"
+        cmd = [self.binary("pg_dump"), "--format=custom", "--no-owner", *extra_args, "-d", dsn]
+        process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        stderr = _StderrTail(process)
+        try:
+            store.upload_stream(process.stdout, bucket, partial)  # type: ignore[arg-type]
+        finally:
+            rc = process.wait()
+        if rc != 0:
+            store.delete_keys(bucket, [partial])
+            raise PgToolError(f"pg_dump of {redact_dsn(dsn)} failed (exit {rc}): {stderr.text()}")
+        client = store.client()
+        client.copy({"Bucket": bucket, "Key": partial}, bucket, key)
+        store.delete_keys(bucket, [partial])
+        size = int(client.head_object(Bucket=bucket, Key=key)["ContentLength"])
+        return DumpResult(uri=s3_uri(bucket, key), bytes=size)
+
+    def restore_from_s3(
+        self,
+        dsn: str,
+        store: ObjectStoreResource,
+        bucket: str,
+        key: str,
+        *,
+        clean: bool = True,
+    ) -> None:
+        """``pg_restore`` of ``s3://bucket/key`` into the database at ``dsn``, in one
+        transaction (``--single-transaction``): a failed restore leaves the target as it was."""
+        cmd = [self.binary("pg_restore"), "--no-owner", "--single-transaction", "-d", dsn]
+        if clean:
+            cmd[1:1] = ["--clean", "--if-exists"]
+        process = subprocess.Popen(
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        stderr = _StderrTail(process)
+        body = store.open_stream(bucket, key)
+        try:
+            shutil.copyfileobj(body, process.stdin, length=1024 * 1024)  # type: ignore[arg-type]
+        except BrokenPipeError:
+            pass  # pg_restore exited early; its exit code and stderr say why
+        finally:
+            if process.stdin:
+                process.stdin.close()
+            rc = process.wait()
+        if rc != 0:
+            raise PgToolError(
+                f"pg_restore of {s3_uri(bucket, key)} into {redact_dsn(dsn)} failed "
+                f"(exit {rc}): {stderr.text()}"
+            )
+
+
+class _StderrTail:
+    """Collects a child's stderr on a thread so a chatty child never blocks on a full pipe."""
+
+    def __init__(self, process: subprocess.Popen[bytes]) -> None:
+        self._chunks: list[bytes] = []
+        self._thread = threading.Thread(target=self._read, args=(process,), daemon=True)
+        self._thread.start()
+
+    def _read(self, process: subprocess.Popen[bytes]) -> None:
+        assert process.stderr is not None
+        for line in process.stderr:
+            self._chunks.append(line)
+
+    def text(self) -> str:
+        self._thread.join(timeout=5)
+        return b"".join(self._chunks).decode(errors="replace")[-4000:]

@@ -1,0 +1,114 @@
+"""S3 on top of dagster-aws's ``S3Resource``: streaming upload and download, listing, deletes.
+
+Uploads go through boto3's managed transfer, so anything over ``multipart_threshold_mb`` is a
+multipart upload of bounded memory; an interrupted upload never leaves a partial object (S3
+only makes the object visible when the upload completes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import IO, Any
+from urllib.parse import urlparse
+
+from boto3.s3.transfer import TransferConfig
+from dagster_aws.s3 import S3Resource
+from pydantic import PrivateAttr
+
+from .aws_client import naming_aws_settings
+
+
+def split_s3_uri(uri: str) -> tuple[str, str]:
+    """``s3://bucket/key`` → ``(bucket, key)``; the error names the URI."""
+    parsed = urlparse(uri)
+    if parsed.scheme != "s3" or not parsed.netloc:
+        raise ValueError(f"not an s3:// URI: {uri!r}")
+    return parsed.netloc, parsed.path.lstrip("/")
+
+
+def s3_uri(bucket: str, key: str) -> str:
+    return f"s3://{bucket}/{key}"
+
+
+class ObjectStoreResource(S3Resource):
+    """S3 for the pipelines: the client of dagster-aws, plus streaming helpers."""
+
+    multipart_threshold_mb: int = 16
+    multipart_chunk_mb: int = 8
+    _client: Any = PrivateAttr(default=None)
+
+    def client(self) -> Any:
+        if self._client is None:
+            with naming_aws_settings("s3", self.endpoint_url):
+                self._client = self.get_client()
+        return self._client
+
+    def _transfer_config(self) -> TransferConfig:
+        mb = 1024 * 1024
+        config = TransferConfig(
+            multipart_threshold=self.multipart_threshold_mb * mb,
+            multipart_chunksize=self.multipart_chunk_mb * mb,
+            max_concurrency=4,
+        )
+        # Bound the read-ahead of non-seekable streams (pg_dump's stdout, CSV encoders): s3transfer
+        # holds at most this many chunks in memory per transfer (default 10, and boto3's
+        # TransferConfig does not take it as an argument).
+        config.max_in_memory_upload_chunks = 4
+        config.max_in_memory_download_chunks = 4
+        return config
+
+    def ensure_bucket(self, bucket: str) -> None:
+        client = self.client()
+        with naming_aws_settings(f"s3 bucket {bucket!r}", self.endpoint_url):
+            try:
+                client.head_bucket(Bucket=bucket)
+            except client.exceptions.ClientError:
+                client.create_bucket(Bucket=bucket)
+
+    def upload_stream(
+        self, fileobj: IO[bytes], bucket: str, key: str, content_type: str | None = None
+    ) -> int:
+        """Stream a readable binary file object to ``s3://bucket/key``; returns the object size."""
+        extra = {"ContentType": content_type} if content_type else None
+        with naming_aws_settings(f"s3 upload to {s3_uri(bucket, key)}", self.endpoint_url):
+            self.client().upload_fileobj(
+                fileobj, bucket, key, ExtraArgs=extra, Config=self._transfer_config()
+            )
+            return int(self.client().head_object(Bucket=bucket, Key=key)["ContentLength"])
+
+    def put_bytes(self, data: bytes, bucket: str, key: str) -> None:
+        with naming_aws_settings(f"s3 put {s3_uri(bucket, key)}", self.endpoint_url):
+            self.client().put_object(Bucket=bucket, Key=key, Body=data)
+
+    def get_bytes(self, bucket: str, key: str) -> bytes | None:
+        """The whole object, or None when it does not exist (small objects only)."""
+        client = self.client()
+        with naming_aws_settings(f"s3 get {s3_uri(bucket, key)}", self.endpoint_url):
+            try:
+                return client.get_object(Bucket=bucket, Key=key)["Body"].read()
+            except client.exceptions.NoSuchKey:
+                return None
+
+    def open_stream(self, bucket: str, key: str) -> IO[bytes]:
+        """A streaming body of the object: read it in chunks, never whole."""
+        with naming_aws_settings(f"s3 get {s3_uri(bucket, key)}", self.endpoint_url):
+            return self.client().get_object(Bucket=bucket, Key=key)["Body"]
+
+    def download_to(self, bucket: str, key: str, fileobj: IO[bytes]) -> None:
+        """Stream the object into a writable binary file object (multipart ranged GETs)."""
+        with naming_aws_settings(f"s3 download {s3_uri(bucket, key)}", self.endpoint_url):
+            self.client().download_fileobj(bucket, key, fileobj, Config=self._transfer_config())
+
+    def list_objects(self, bucket: str, prefix: str) -> Iterator[dict[str, Any]]:
+        """Every object under the prefix (``Key``, ``Size``, ``ETag``...), paginated."""
+        paginator = self.client().get_paginator("list_objects_v2")
+        with naming_aws_settings(f"s3 list {s3_uri(bucket, prefix)}", self.endpoint_url):
+            for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+                yield from page.get("Contents", [])
+
+    def delete_keys(self, bucket: str, keys: list[str]) -> None:
+        client = self.client()
+        for start in range(0, len(keys), 1000):
+            batch = [{"Key": k} for k in keys[start : start + 1000]]
+            with naming_aws_settings(f"s3 delete in {bucket!r}", self.endpoint_url):
+                client.delete_objects(Bucket=bucket, Delete={"Objects": batch, "Quiet": True})

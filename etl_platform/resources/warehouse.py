@@ -1,0 +1,170 @@
+"""The warehouse: Amazon Redshift or PostgreSQL over psycopg 3.
+
+Dialect differences live in ``etl_platform.core.warehouse_sql``; this resource only connects
+(timeouts, Redshift's connection quirks), runs transactions and moves CSV objects from S3 into
+tables: Redshift reads them itself (``COPY ... MANIFEST``), PostgreSQL gets them streamed into
+``COPY ... FROM STDIN`` by this process, chunk by chunk.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import psycopg
+from dagster import ConfigurableResource
+from pydantic import Field, field_validator
+
+from etl_platform.core import warehouse_sql
+from etl_platform.core.warehouse_sql import Dialect
+
+from .pg_tools import redact_dsn
+from .s3 import ObjectStoreResource, split_s3_uri
+
+COPY_CHUNK_BYTES = 1024 * 1024
+
+
+class WarehouseConfigurationError(RuntimeError):
+    """The warehouse is misconfigured or unreachable; the message names the setting."""
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    table: str
+    objects: int
+    rows: int
+    seconds: float
+
+
+class WarehouseResource(ConfigurableResource):
+    """Connections and loads for the warehouse. ``dsn`` should come from ``EnvVar``."""
+
+    dsn: str = Field(description="libpq connection string or URI; use EnvVar for secrets")
+    dialect: str = Field(default="postgres", description="`postgres` or `redshift`")
+    statement_timeout_s: int = Field(default=900, description="kills a stuck statement")
+    lock_timeout_s: int = Field(default=60, description="PostgreSQL only: bound on lock waits")
+    iam_role_arn: str | None = Field(default=None, description="Redshift COPY's IAM_ROLE")
+    s3_region: str | None = Field(default=None, description="Redshift COPY's REGION")
+
+    @field_validator("dialect")
+    @classmethod
+    def _known_dialect(cls, value: str) -> str:
+        try:
+            warehouse_sql.parse_dialect(value)
+        except ValueError as exc:
+            raise ValueError(f"warehouse dialect: {exc}") from exc
+        return value
+
+    @property
+    def sql_dialect(self) -> Dialect:
+        return warehouse_sql.parse_dialect(self.dialect)
+
+    @contextmanager
+    def connect(self) -> Iterator[psycopg.Connection]:
+        """An autocommit-off connection with statement and lock timeouts set."""
+        kwargs: dict[str, object] = {"connect_timeout": 15}
+        if self.sql_dialect is Dialect.REDSHIFT:
+            # Redshift reports UNICODE and lacks DEALLOCATE ALL.
+            kwargs.update(client_encoding="UTF8", prepare_threshold=None)
+        try:
+            conn = psycopg.connect(self.dsn, **kwargs)
+        except psycopg.OperationalError as exc:
+            raise WarehouseConfigurationError(
+                f"cannot connect to the warehouse at {redact_dsn(self.dsn)} "
+                f"(setting `dsn`, ETL_WAREHOUSE_DSN in the demo): {exc}"
+            ) from exc
+        try:
+            for statement in warehouse_sql.session_timeouts(
+                self.sql_dialect, self.statement_timeout_s * 1000, self.lock_timeout_s * 1000
+            ):
+                conn.execute(statement)
+            conn.commit()
+            yield conn
+        finally:
+            conn.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[psycopg.Connection]:
+        """One transaction: committed when the block ends, rolled back on any error."""
+        with self.connect() as conn:
+            with conn.transaction():
+                yield conn
+
+    def load_csv_objects(
+        self,
+        conn: psycopg.Connection,
+        schema: str,
+        table: str,
+        columns: Sequence[str],
+        uris: Sequence[str],
+        store: ObjectStoreResource,
+        manifest_uri: str | None = None,
+    ) -> LoadResult:
+        """Load gzip CSV objects (platform encoding: RFC-4180, unquoted empty = NULL) into
+        ``schema.table`` with an explicit column list, inside the caller's transaction."""
+        started = time.monotonic()
+        if self.sql_dialect is Dialect.REDSHIFT:
+            rows = self._redshift_copy(conn, schema, table, columns, uris, store, manifest_uri)
+        else:
+            rows = self._postgres_copy(conn, schema, table, columns, uris, store)
+        return LoadResult(
+            table=f"{schema}.{table}",
+            objects=len(uris),
+            rows=rows,
+            seconds=time.monotonic() - started,
+        )
+
+    def _postgres_copy(
+        self,
+        conn: psycopg.Connection,
+        schema: str,
+        table: str,
+        columns: Sequence[str],
+        uris: Sequence[str],
+        store: ObjectStoreResource,
+    ) -> int:
+        statement = warehouse_sql.copy_from_stdin(schema, table, columns)
+        rows = 0
+        for uri in uris:
+            bucket, key = split_s3_uri(uri)
+            with conn.cursor() as cur:
+                with cur.copy(statement) as copy:
+                    with gzip.GzipFile(fileobj=store.open_stream(bucket, key)) as body:
+                        while chunk := body.read(COPY_CHUNK_BYTES):
+                            copy.write(chunk)
+                rows += max(cur.rowcount, 0)
+        return rows
+
+    def _redshift_copy(
+        self,
+        conn: psycopg.Connection,
+        schema: str,
+        table: str,
+        columns: Sequence[str],
+        uris: Sequence[str],
+        store: ObjectStoreResource,
+        manifest_uri: str | None,
+    ) -> int:
+        if not self.iam_role_arn:
+            raise WarehouseConfigurationError(
+                "redshift dialect needs `iam_role_arn` for COPY from S3"
+            )
+        if manifest_uri is None:
+            raise ValueError(f"redshift COPY into {schema}.{table} needs a manifest_uri")
+        entries = []
+        for uri in uris:
+            bucket, key = split_s3_uri(uri)
+            size = int(store.client().head_object(Bucket=bucket, Key=key)["ContentLength"])
+            entries.append((uri, size))
+        bucket, key = split_s3_uri(manifest_uri)
+        store.put_bytes(json.dumps(warehouse_sql.copy_manifest(entries)).encode(), bucket, key)
+        statement = warehouse_sql.redshift_copy(
+            schema, table, columns, manifest_uri, self.iam_role_arn, region=self.s3_region
+        )
+        with conn.cursor() as cur:
+            cur.execute(statement)
+            return max(cur.rowcount, 0)

@@ -1,0 +1,79 @@
+"""Session fixtures: one real local stack (moto server over HTTP + pgserver PostgreSQL) in a
+temporary directory, started by the same code as `etl-platform stack up`, stopped at the end."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from etl_platform.local.stack import LocalStack, StackState
+
+
+def stack_dir() -> Path:
+    """A directory for a stack outside pytest's basetemp: pytest re-chmods
+    /tmp/pytest-of-<user> to 0700 whenever a pytest session starts, which would lock the
+    unprivileged `pgserver` user (PostgreSQL's owner when we run as root) out of its data."""
+    return Path(tempfile.mkdtemp(prefix="etl_stack_"))
+
+
+@pytest.fixture(scope="session")
+def local_stack() -> Iterator[LocalStack]:
+    root = stack_dir()
+    stack = LocalStack(root)
+    stack.up()
+    saved = dict(os.environ)
+    os.environ.update(stack.env())
+    try:
+        yield stack
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        stack.down()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def stack_state(local_stack: LocalStack) -> StackState:
+    state = local_stack.state()
+    assert state is not None
+    return state
+
+
+@pytest.fixture(scope="session")
+def stack_env(local_stack: LocalStack) -> dict[str, str]:
+    return local_stack.env()
+
+
+@pytest.fixture(scope="session")
+def pg_uri(stack_env: dict[str, str]) -> str:
+    """The warehouse database of the local stack."""
+    return stack_env["ETL_WAREHOUSE_DSN"]
+
+
+@pytest.fixture
+def fresh_database(stack_state: StackState) -> Iterator[str]:
+    """A new empty database for one test; dropped afterwards."""
+    name = f"t_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(stack_state.dsn("postgres"), autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield stack_state.dsn(name)
+    finally:
+        with psycopg.connect(stack_state.dsn("postgres"), autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+
+
+@pytest.fixture
+def unique_name() -> str:
+    """A short unique lowercase name for buckets, tables and queues of one test."""
+    return f"t{uuid.uuid4().hex[:12]}"

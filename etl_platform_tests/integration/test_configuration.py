@@ -1,0 +1,59 @@
+"""Bad configuration fails at load or start with a message that names the setting."""
+
+from __future__ import annotations
+
+import os
+
+import dagster as dg
+import pytest
+
+from etl_platform.resources import DynamoDBResource, ObjectStoreResource, WarehouseResource
+from etl_platform.resources.aws_client import AwsConfigurationError
+from etl_platform.resources.warehouse import WarehouseConfigurationError
+
+
+def test_unknown_dialect_is_refused_naming_the_setting():
+    with pytest.raises(Exception, match="dialect.*oracle"):
+        WarehouseResource(dsn="postgresql:///x", dialect="oracle")
+
+
+def test_unknown_dialect_in_the_environment_fails_at_load(monkeypatch):
+    from etl_platform.resources import platform_resources
+
+    monkeypatch.setenv("ETL_WAREHOUSE_DIALECT", "mysql")
+    with pytest.raises(Exception, match="mysql"):
+        platform_resources()
+
+
+def test_unreachable_aws_endpoint_names_the_setting(monkeypatch):
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "local")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "local")
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    with pytest.raises(AwsConfigurationError, match="AWS_ENDPOINT_URL='http://127.0.0.1:9'"):
+        list(DynamoDBResource(max_attempts=1).scan_segment("t", 0, 1))
+    with pytest.raises(AwsConfigurationError, match="AWS_ENDPOINT_URL"):
+        ObjectStoreResource(max_attempts=1).get_bytes("b", "k")
+
+
+def test_unreachable_warehouse_names_the_setting():
+    warehouse = WarehouseResource(dsn="postgresql://user:secret@127.0.0.1:9/db")
+    with pytest.raises(WarehouseConfigurationError, match="dsn") as info:
+        with warehouse.connect():
+            pass
+    assert "secret" not in str(info.value)
+
+
+def test_missing_warehouse_env_var_is_named_when_the_resource_starts(monkeypatch):
+    monkeypatch.delenv("ETL_WAREHOUSE_DSN", raising=False)
+
+    @dg.asset
+    def needs_warehouse(warehouse: WarehouseResource) -> None:
+        pass
+
+    with pytest.raises(Exception, match="ETL_WAREHOUSE_DSN"):
+        dg.materialize(
+            [needs_warehouse],
+            resources={"warehouse": WarehouseResource(dsn=dg.EnvVar("ETL_WAREHOUSE_DSN"))},
+        )
+    assert "ETL_WAREHOUSE_DSN" not in os.environ
