@@ -612,3 +612,43 @@ def test_any_identifier_round_trips_through_postgres(conn, schema, table, column
         assert cur.description is not None and cur.description[0].name == column
     finally:
         conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(quoted_schema))
+
+
+def test_centralize_reconciles_segments_staged_with_narrower_data_schemas(conn, prefix):
+    """A segment extracted before the data-schema evolved lacks a column and has a narrower
+    type: its rows land with NULL and a widened value, not an error or a dropped row."""
+    d = PG
+    new = TableSpec(
+        "t",
+        (
+            ColumnSpec("pk", ColumnKind.TEXT),
+            ColumnSpec("n", ColumnKind.DECIMAL),
+            ColumnSpec("extra", ColumnKind.TEXT),
+            ColumnSpec("doc", ColumnKind.JSON),
+        ),
+        ("pk",),
+    )
+    old = TableSpec(
+        "t",
+        (
+            ColumnSpec("pk", ColumnKind.TEXT),
+            ColumnSpec("n", ColumnKind.BIGINT),
+            ColumnSpec("doc", ColumnKind.TEXT),
+        ),
+        ("pk",),
+    )
+    seg_old, seg_new, target = f"{prefix}_s0", f"{prefix}_s1", f"{prefix}_new"
+    statements = [w.create_schema(d, s) for s in (seg_old, seg_new, target)]
+    statements += w.create_table(d, seg_old, old) + w.create_table(d, seg_new, new)
+    run(conn, statements)
+    conn.execute(f"INSERT INTO {seg_old}.t VALUES ('a', 12345678901234, 'plain')")
+    conn.execute(f"""INSERT INTO {seg_new}.t VALUES ('b', 1.5, 'x', '{{"k": 1}}')""")
+    run(
+        conn,
+        w.centralize(d, new, [seg_old, seg_new], target, segment_specs={seg_old: old}),
+    )
+    rows = conn.execute(f"SELECT pk, n::text, extra, doc::text FROM {target}.t ORDER BY pk")
+    assert rows.fetchall() == [
+        ("a", "12345678901234", None, '"plain"'),
+        ("b", "1.5", "x", '{"k": 1}'),
+    ]
