@@ -8,12 +8,15 @@ tables: Redshift reads them itself (``COPY ... MANIFEST``), PostgreSQL gets them
 
 from __future__ import annotations
 
-import gzip
 import json
+import queue
+import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
+from typing import IO
 
 import psycopg
 from dagster import ConfigurableResource
@@ -25,7 +28,43 @@ from etl_platform.core.warehouse_sql import Dialect
 from .pg_tools import redact_dsn
 from .s3 import ObjectStoreResource, split_s3_uri
 
+try:  # ISA-L inflate: same gzip format, ~3x faster than zlib
+    from isal import igzip as _gzip
+except ImportError:  # pragma: no cover
+    import gzip as _gzip  # type: ignore[no-redef]
+
 COPY_CHUNK_BYTES = 1024 * 1024
+
+
+def _gunzipped_chunks(open_body: Callable[[], IO[bytes]], uri: str) -> Iterator[bytes]:
+    """Decompressed chunks of a gzip object, downloaded and inflated on a second thread so the
+    transfer overlaps the COPY (both release the GIL); at most a few chunks are buffered."""
+    chunks: queue.Queue[bytes | BaseException | None] = queue.Queue(maxsize=8)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            with _gzip.GzipFile(fileobj=open_body()) as body:
+                while not stop.is_set() and (chunk := body.read(COPY_CHUNK_BYTES)):
+                    chunks.put(chunk)
+            chunks.put(None)
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            chunks.put(exc)
+
+    worker = threading.Thread(target=produce, name=f"gunzip {uri}", daemon=True)
+    worker.start()
+    try:
+        while (item := chunks.get()) is not None:
+            if isinstance(item, BaseException):
+                raise RuntimeError(f"reading {uri} failed: {item}") from item
+            yield item
+    finally:
+        stop.set()
+        while worker.is_alive():
+            try:
+                chunks.get_nowait()
+            except queue.Empty:
+                worker.join(0.05)
 
 
 class WarehouseConfigurationError(RuntimeError):
@@ -133,9 +172,8 @@ class WarehouseResource(ConfigurableResource):
             bucket, key = split_s3_uri(uri)
             with conn.cursor() as cur:
                 with cur.copy(statement) as copy:
-                    with gzip.GzipFile(fileobj=store.open_stream(bucket, key)) as body:
-                        while chunk := body.read(COPY_CHUNK_BYTES):
-                            copy.write(chunk)
+                    for chunk in _gunzipped_chunks(partial(store.open_stream, bucket, key), uri):
+                        copy.write(chunk)
                 rows += max(cur.rowcount, 0)
         return rows
 
