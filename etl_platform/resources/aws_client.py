@@ -44,7 +44,7 @@ def naming_aws_settings(service: str, endpoint_url: str | None) -> Iterator[None
         ) from exc
     except botocore.exceptions.NoRegionError as exc:
         raise AwsConfigurationError(
-            f"{service}: no region configured: set region_name or AWS_REGION"
+            f"{service}: no region configured: set region_name or AWS_DEFAULT_REGION"
         ) from exc
     except botocore.exceptions.NoCredentialsError as exc:
         raise AwsConfigurationError(

@@ -29,7 +29,7 @@ def test_unreachable_aws_endpoint_names_the_setting(monkeypatch):
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "local")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "local")
-    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     with pytest.raises(AwsConfigurationError, match="AWS_ENDPOINT_URL='http://127.0.0.1:9'"):
         list(DynamoDBResource(max_attempts=1).scan_segment("t", 0, 1))
     with pytest.raises(AwsConfigurationError, match="AWS_ENDPOINT_URL"):
