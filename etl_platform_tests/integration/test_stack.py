@@ -69,6 +69,7 @@ def test_stack_down_without_a_stack_is_a_no_op(tmp_path):
 
 def test_dev_serves_the_ui_and_ctrl_c_leaves_no_process(tmp_path):
     """`etl-platform dev` (behind `make dev`): stack + demo + UI; SIGINT stops all of it."""
+    import json
     import signal
     import socket
     import time
@@ -96,6 +97,7 @@ def test_dev_serves_the_ui_and_ctrl_c_leaves_no_process(tmp_path):
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
+    started = time.monotonic()
     try:
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
@@ -107,6 +109,20 @@ def test_dev_serves_the_ui_and_ctrl_c_leaves_no_process(tmp_path):
                 time.sleep(1)
         else:
             raise AssertionError("the Dagster UI did not come up within 180 s")
+        assert time.monotonic() - started < 90, "the UI took longer than 90 s to come up"
+        query = json.dumps({"query": "{ assetNodes { assetKey { path } } }"}).encode()
+        keys: set[str] = set()
+        while time.monotonic() < deadline and "dynamodb/demo/data_schemas" not in keys:
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{port}/graphql",
+                data=query,
+                headers={"Content-Type": "application/json"},
+            )
+            with urllib.request.urlopen(request, timeout=10) as r:
+                nodes = json.loads(r.read())["data"]["assetNodes"]
+            keys = {"/".join(n["assetKey"]["path"]) for n in nodes}
+            time.sleep(0.5)
+        assert {"dynamodb/demo/data_schemas", "warehouse/demo/published"} <= keys
         tree = psutil.Process(process.pid).children(recursive=True)
         assert any("dagster" in " ".join(p.cmdline()) for p in tree)
         os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C sends to the foreground group
