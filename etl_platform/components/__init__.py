@@ -1,0 +1,6 @@
+"""The pipeline components: the registry module `dg list components` reads (pyproject's
+``[tool.dg.project] registry_modules``)."""
+
+from etl_platform.components.dynamo_etl import DynamoTableEtl
+
+__all__ = ["DynamoTableEtl"]

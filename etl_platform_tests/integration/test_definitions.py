@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import dagster as dg
 
@@ -33,6 +35,44 @@ def test_demo_instances_load(local_stack):
 def test_dagster_definitions_validate_cli(local_stack):
     result = subprocess.run(
         [sys.executable, "-m", "dagster", "definitions", "validate", "-w", "workspace.yaml"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_dg_cli_checks_and_lists_the_pipeline_components():
+    env = {k: v for k, v in os.environ.items()}
+    for command in (["dg", "check", "yaml"], ["dg", "check", "defs"]):
+        result = subprocess.run(
+            [str(Path(sys.executable).parent / command[0]), *command[1:]],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env=env,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+    listed = subprocess.run(
+        [str(Path(sys.executable).parent / "dg"), "list", "components", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert "etl_platform.components.DynamoTableEtl" in listed.stdout
+
+
+def test_dagster_definitions_validate_module():
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "dagster",
+            "definitions",
+            "validate",
+            "-m",
+            "etl_platform.definitions",
+        ],
         capture_output=True,
         text=True,
         timeout=300,
