@@ -2,5 +2,6 @@
 ``[tool.dg.project] registry_modules``)."""
 
 from etl_platform.components.dynamo_etl import DynamoTableEtl
+from etl_platform.components.lake_export import LakeExport
 
-__all__ = ["DynamoTableEtl"]
+__all__ = ["DynamoTableEtl", "LakeExport"]

@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import socket
-import tempfile
 import threading
 import time
 import uuid
@@ -28,19 +25,10 @@ DAY = date(2024, 3, 1)
 WINDOW = le.day_window(DAY)
 
 
-@pytest.fixture(scope="module")
-def pg_uri() -> Iterator[str]:
-    """A PostgreSQL 16 (pgserver) in a fresh temporary directory, for this module."""
-    import pgserver
-
-    base = tempfile.mkdtemp(prefix="lake-pg-")
-    os.chmod(base, 0o755)  # run as root, pgserver's postgres runs as user "pgserver"
-    server = pgserver.get_server(os.path.join(base, "pg"), cleanup_mode="stop")
-    try:
-        yield server.get_uri()
-    finally:
-        server.cleanup()
-        shutil.rmtree(base, ignore_errors=True)
+@pytest.fixture
+def pg_uri(fresh_database: str) -> str:
+    """A database of its own on the session stack's PostgreSQL, for each test."""
+    return fresh_database
 
 
 @pytest.fixture
@@ -50,8 +38,8 @@ def conn(pg_uri: str) -> Iterator[psycopg.Connection]:
 
 
 @pytest.fixture
-def tname() -> str:
-    return f"lx_{uuid.uuid4().hex[:10]}"
+def tname(unique_name: str) -> str:
+    return f"lx_{unique_name}"
 
 
 def export_local(uri: str, table: str, date_column: str, out: Path, **kw) -> le.ExportResult:
@@ -471,23 +459,10 @@ def test_statement_timeout_on_a_locked_table(conn, pg_uri, tname, tmp_path):
 # ------------------------------------------------------------------------- S3 + Glue (moto)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def moto_endpoint() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
-
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
+@pytest.fixture
+def moto_endpoint(stack_env: dict[str, str]) -> str:
+    """The session stack's moto server."""
+    return stack_env["AWS_ENDPOINT_URL"]
 
 
 def test_s3_upload_glue_partition_and_rerun_overwrites(conn, pg_uri, tname, moto_endpoint):
