@@ -36,7 +36,7 @@ try:  # ISA-L deflate: the same gzip format, about 4x faster than zlib at a simi
 except ImportError:  # pragma: no cover - without isal, plain zlib
     _fast_zlib = None
 
-_CHUNK_CHARS = 1 << 20
+_CHUNK_BYTES = 1 << 20
 _QUEUE_DEPTH = 4
 _STOP = object()
 
@@ -115,32 +115,38 @@ _PLAIN = "'' if {c} is None else {c}"
 
 
 @functools.lru_cache(maxsize=512)
-def _row_encoder(plain: tuple[bool, ...]) -> Callable[[Sequence[Sequence[Any]]], list[str]]:
-    """A function encoding rows of ``len(plain)`` str/None fields into CSV lines, generated
-    with one inline expression per column (plain columns skip the quoting checks)."""
+def _row_encoder(plain: tuple[bool, ...], utf8: bool = False) -> Callable[[Sequence[Any]], list]:
+    """A function encoding rows of ``len(plain)`` str/None fields into CSV lines (``str``, or
+    UTF-8 ``bytes`` line by line, so one non-ASCII character does not widen a whole chunk),
+    generated with one inline expression per column (plain columns skip the quoting checks)."""
     names = [f"c{i}" for i in range(len(plain))]
     fields = ", ".join(
         (_PLAIN if p else _CHECKED).format(c=c) for c, p in zip(names, plain, strict=True)
     )
-    source = (
-        f"def encode(rows):\n    return [','.join(({fields},)) for {', '.join(names)}, in rows]\n"
-    )
+    line = f"','.join(({fields},))" + (".encode()" if utf8 else "")
+    source = f"def encode(rows):\n    return [{line} for {', '.join(names)}, in rows]\n"
     namespace: dict[str, Any] = {}
     exec(compile(source, f"<csv row encoder {len(plain)}>", "exec"), namespace)
     return namespace["encode"]
 
 
 def _encode_lines(
-    rows: Sequence[Sequence[Any]], width: int, null: str, plain: tuple[bool, ...] | None = None
-) -> list[str]:
+    rows: Sequence[Sequence[Any]],
+    width: int,
+    null: str,
+    plain: tuple[bool, ...] | None = None,
+    utf8: bool = False,
+) -> list:
     """CSV lines (without line ends) of ``rows``: generated code for ``str``/``None`` rows of
     width >= 2 with the default NULL, else the general path."""
     if null or width < 2:
-        return _encode_lines_slow(rows, width, null)
-    try:
-        return _row_encoder(plain or (False,) * width)(rows)
-    except (TypeError, ValueError, AttributeError):
-        return _encode_lines_slow(rows, width, null)
+        lines = _encode_lines_slow(rows, width, null)
+    else:
+        try:
+            return _row_encoder(plain or (False,) * width, utf8)(rows)
+        except (TypeError, ValueError, AttributeError):
+            lines = _encode_lines_slow(rows, width, null)
+    return [line.encode() for line in lines] if utf8 else lines
 
 
 def encode_csv(rows: Iterable[Sequence[Any]], *, width: int | None = None, null: str = "") -> str:
@@ -177,7 +183,7 @@ class CsvGzipWriter:
         null: str = "",
         plain: Sequence[bool] | None = None,
         compresslevel: int = 1,
-        chunk_chars: int = _CHUNK_CHARS,
+        chunk_bytes: int = _CHUNK_BYTES,
         background: bool = False,
     ) -> None:
         if null not in ("", "\x00"):
@@ -192,9 +198,9 @@ class CsvGzipWriter:
         self._width = len(columns) if columns is not None else (len(plain) if plain else None)
         self._plain = tuple(bool(p) for p in plain) if plain is not None else None
         self._null = null
-        self._chunk_chars = max(1, chunk_chars)
+        self._chunk_bytes = max(1, chunk_bytes)
         self._compressor = _compressor(compresslevel)
-        self._lines: list[str] = []
+        self._lines: list[bytes] = []
         self._buffered = 0
         self._rows = 0
         self._csv_bytes = 0
@@ -211,8 +217,8 @@ class CsvGzipWriter:
             self._thread.start()
         if header:
             assert columns is not None
-            self._lines.append(",".join(_field(c, "") for c in columns))
-            self._buffered += sum(len(c) for c in columns)
+            self._lines.append(",".join(_field(c, "") for c in columns).encode("utf-8"))
+            self._buffered += len(self._lines[-1])
 
     @property
     def rows(self) -> int:
@@ -234,20 +240,21 @@ class CsvGzipWriter:
             self._width = len(rows[0])
             if self._width == 0:
                 raise ValueError("a CSV row needs at least one field")
-        lines = _encode_lines(rows, self._width, self._null, self._plain)
-        self._rows += len(lines)
-        self._lines.extend(lines)
-        self._buffered += sum(map(len, lines))
-        if self._buffered >= self._chunk_chars:
+        try:
+            data = _encode_lines(rows, self._width, self._null, self._plain, utf8=True)
+        except UnicodeEncodeError as e:
+            raise ValueError(f"CSV value is not valid Unicode (lone surrogate?): {e}") from None
+        self._rows += len(data)
+        self._lines.extend(data)
+        self._buffered += sum(map(len, data))
+        if self._buffered >= self._chunk_bytes:
             self._flush_lines()
 
     def _flush_lines(self) -> None:
         if not self._lines:
             return
-        try:
-            data = ("\n".join(self._lines) + "\n").encode("utf-8")
-        except UnicodeEncodeError as e:
-            raise ValueError(f"CSV value is not valid Unicode (lone surrogate?): {e}") from None
+        self._lines.append(b"")
+        data = b"\n".join(self._lines)
         self._lines = []
         self._buffered = 0
         self._csv_bytes += len(data)

@@ -25,6 +25,7 @@ column nullable)::
     BOOLEAN, BINARY                  S: TIMESTAMPTZ while every value is a strict ISO-8601
     everything  <  JSON                 timestamp with an explicit offset or Z, else TEXT.
 
+* ``NULL``, an empty map and a map of only NULLs (recursively) flatten to nothing: NULL;
 * number vs string -> TEXT, holding each number's exact original representation;
 * BOOLEAN or BINARY vs any other scalar kind -> JSON (no lossless text form exists);
 * a scalar vs a map or a list, or a map vs a list, at the same path -> one JSON column there
@@ -51,7 +52,7 @@ import hashlib
 import json
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -62,6 +63,8 @@ from .table_spec import ColumnKind, ColumnSpec, TableSpec
 
 __all__ = [
     "FORMAT_VERSION",
+    "ColumnChange",
+    "ColumnRole",
     "TIMESTAMP_PATTERN",
     "DataColumn",
     "DataSchemaSet",
@@ -72,6 +75,7 @@ __all__ = [
     "SchemaDiff",
     "SchemaObservations",
     "build_schema_set",
+    "carries_data",
     "diff",
     "entity_of",
     "evolve_schema_set",
@@ -337,6 +341,7 @@ class _Observer:
             handler(node, v, path)
 
     def _s(self, node: _Node, v: Any, path: tuple[str, ...]) -> None:
+        _expect(v, str, "S", path)
         node.shapes |= _SCALAR
         node.kinds |= _K_TS if is_strict_timestamp(v) else _K_TEXT
 
@@ -353,10 +358,12 @@ class _Observer:
             node.scale = scale
 
     def _bool(self, node: _Node, v: Any, path: tuple[str, ...]) -> None:
+        _expect(v, bool, "BOOL", path)
         node.shapes |= _SCALAR
         node.kinds |= _K_BOOL
 
     def _b(self, node: _Node, v: Any, path: tuple[str, ...]) -> None:
+        _expect(v, (bytes, bytearray, str), "B", path)
         node.shapes |= _SCALAR
         node.kinds |= _K_BIN
 
@@ -364,6 +371,10 @@ class _Observer:
         node.nulls += 1
 
     def _m(self, node: _Node, v: Any, path: tuple[str, ...]) -> None:
+        _expect(v, dict, "M", path)
+        if not _map_has_data(v):
+            node.nulls += 1
+            return
         node.shapes |= _MAP
         children = node.children
         for key, cav in v.items():
@@ -379,28 +390,36 @@ class _Observer:
         return node.elem
 
     def _l(self, node: _Node, v: Any, path: tuple[str, ...]) -> None:
+        _expect(v, list, "L", path)
         elem = self._list_elem(node)
         for e in v:
             self.value(elem, e, (*path, "[]"))
 
     def _ss(self, node: _Node, v: Any, path: tuple[str, ...]) -> None:
+        _expect(v, (list, tuple, set, frozenset), "SS", path)
         elem = self._list_elem(node)
         for e in v:
             elem.seen += 1
-            self._s(elem, e, path)
+            self._s(elem, e, (*path, "[]"))
 
     def _ns(self, node: _Node, v: Any, path: tuple[str, ...]) -> None:
+        _expect(v, (list, tuple, set, frozenset), "NS", path)
         elem = self._list_elem(node)
         for e in v:
             elem.seen += 1
             self._n(elem, e, (*path, "[]"))
 
     def _bs(self, node: _Node, v: Any, path: tuple[str, ...]) -> None:
+        _expect(v, (list, tuple, set, frozenset), "BS", path)
         elem = self._list_elem(node)
-        for _ in v:
+        for e in v:
             elem.seen += 1
-        if v:
-            self._b(elem, None, path)
+            self._b(elem, e, (*path, "[]"))
+
+
+def _expect(value: Any, types: type | tuple[type, ...], tag: str, path: tuple[str, ...]) -> None:
+    if not isinstance(value, types):
+        raise ValueError(f"attribute {_show_path(path)}: {tag} value {_clip(value)} is malformed")
 
 
 def _show_path(path: Iterable[str]) -> str:
@@ -410,6 +429,33 @@ def _show_path(path: Iterable[str]) -> str:
 def _clip(value: Any, limit: int = 80) -> str:
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def carries_data(av: Any) -> bool:
+    """False for NULL and for maps holding only such values (empty maps included): they
+    flatten to nothing, so they count as NULL."""
+    if type(av) is not dict or len(av) != 1:
+        raise ValueError(f"expected a one-key DynamoDB attribute value, got {_clip(av)}")
+    if "NULL" in av:
+        return False
+    m = av.get("M")
+    if m is None:
+        return True
+    return any(map(carries_data, m.values()))
+
+
+def _map_has_data(m: dict) -> bool:
+    """Lenient :func:`carries_data` of a map's content: malformed values count as data (the
+    observer then reports them with their path)."""
+    for av in m.values():
+        if type(av) is not dict or len(av) != 1:
+            return True
+        if "NULL" in av:
+            continue
+        inner = av.get("M")
+        if type(inner) is not dict or _map_has_data(inner):
+            return True
+    return False
 
 
 def entity_of(item: Mapping[str, Any], rule: EntityRule | None) -> str | None:
@@ -451,6 +497,33 @@ class SchemaObservations:
             config,
             {e["entity"]: _Node.from_dict(e["items"]) for e in data.get("entities", [])},
         )
+
+    def steady_tag(self, entity: str | None, path: Sequence[str]) -> str | None:
+        """The one wire type tag (``S``, ``N``, ``BOOL``, ``B`` or ``M``) the attribute at
+        ``path`` had, non-null, in every observed item of ``entity`` (every item whose
+        enclosing maps were there); None when it varied, was missing or NULL somewhere. The
+        transform compiles such attributes to a faster path (others still work)."""
+        node = self.entities.get(entity)
+        if node is None:
+            return None
+        present = node.seen
+        for depth, part in enumerate(path):
+            if depth and node.shapes != _MAP:
+                return None
+            child = node.children.get(part)
+            if child is None or child.seen - child.nulls != present or present == 0:
+                return None
+            node, present = child, child.seen - child.nulls
+        if node.shapes == _MAP:
+            return "M"
+        if node.shapes != _SCALAR:
+            return None
+        kinds = node.kinds
+        if not kinds & ~(_K_INT | _K_DEC):
+            return "N"
+        if not kinds & ~(_K_TS | _K_TEXT):
+            return "S"
+        return {_K_BOOL: "BOOL", _K_BIN: "B"}.get(kinds)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, SchemaObservations):
@@ -510,8 +583,8 @@ def merge_observations(a: SchemaObservations, b: SchemaObservations) -> SchemaOb
 class DataColumn:
     """One column: ``path`` is the attribute path inside the table's row source (the item for a
     main table, the list element for a child table; ``()`` = the element itself). Key, parent
-    key and index columns have ``role`` other than ``value``; a parent key column's path is the
-    key attribute's name."""
+    key and index columns have ``role`` other than ``value``; a key or parent key column's path
+    is the key attribute's name, an index column's path (and a parent index's) is ``()``."""
 
     name: str
     path: tuple[str, ...]

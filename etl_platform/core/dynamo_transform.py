@@ -22,7 +22,12 @@ precision, a map where a scalar was seen, an entity type not seen before) makes 
 *unfit*: policy ``fail`` raises :class:`DataSchemaMismatch` naming the item key and attribute
 path; policy ``evolve`` leaves the item's rows out and reports it in ``TransformBatch.unfit``,
 so the caller can widen the data-schema (:meth:`ItemTransformer.evolved_schema_set`) and
-re-run. An unknown attribute holding no data (``NULL``, a map of only NULLs) fits anywhere.
+re-run. ``NULL``, an empty map and a map of only NULLs flatten to nothing, so they fit any
+column (a JSON column keeps a map as written) and an unknown attribute holding one is no loss.
+
+Speed: the per-table code is generated once per data-schema set (``ItemTransformer``); raw
+pages parsed item by item with :func:`iter_wire_items` avoid ``json.loads``'s page-wide
+garbage-collector churn. See ``benchmarks/dynamo_transform.py``.
 """
 
 from __future__ import annotations
@@ -45,6 +50,8 @@ from .dynamo_schema import (
     DataColumn,
     DataSchemaSet,
     DataTable,
+    SchemaObservations,
+    carries_data,
     entity_of,
     evolve_schema_set,
     is_strict_timestamp,
@@ -207,8 +214,8 @@ def _bytes_of(value: Any) -> bytes:
         return bytes(value)
     if isinstance(value, str):
         try:
-            return base64.b64decode(value, validate=True)
-        except binascii.Error:
+            return binascii.a2b_base64(value, strict_mode=True)
+        except (binascii.Error, ValueError):
             raise ValueError(f"B value {_clip(value)} is not base64") from None
     raise ValueError(f"B value {_clip(value)} is neither bytes nor base64 text")
 
@@ -308,25 +315,17 @@ def _tag_of(av: Any) -> str:
     return next(iter(av))
 
 
-def _carries_data(av: Any) -> bool:
-    """False when dropping the value loses nothing a flattened row could hold."""
-    tag = _tag_of(av)
-    if tag == "NULL":
-        return False
-    if tag == "M":
-        return any(_carries_data(x) for x in av["M"].values())
-    return True
-
-
 # --------------------------------------------------------------------------------------------
 # Plans. A table's attributes form a tree of spec tuples ``(op, index, tag, arg, column)``:
 # op VALUE: column ``index``, ``tag`` the usual type tag, ``arg`` its encoder (None = the value
 # as is, tag None = JSON); op MAP: ``arg`` is the nested attrs dict; op LIST: ``arg`` is the
-# child table's plan. Each table gets a ``fill`` function (main: item -> (row, pending lists);
-# child: (element, parent key, index) -> (row, pending lists)), generated as straight-line
-# Python per table (one dict probe per known attribute, locals for columns), or, for tables
-# with very many attributes, the generic interpreter below. Both raise ``_Unfit`` with the
-# path relative to the item or element.
+# child table's plan. Per table the transformer generates straight-line Python (one dict probe
+# per known attribute, a local per column, common encodings inline): a main table's
+# ``fill(item)`` appends the item's rows to its table and its child tables; a child table's
+# ``fill(element, parent key, index)`` returns the element's row and ``emit(value, parent
+# key)`` appends a list's rows. Tables with very many attributes use the interpreter instead.
+# A misfit raises ``_Unfit``; the transformer then re-runs the item through the interpreter
+# (``_diagnose``) to name the first offending path in a canonical order.
 
 Spec = tuple[int, int, str | None, Any, Any]
 _CODEGEN_MAX_ATTRIBUTES = 96
@@ -335,12 +334,16 @@ _INDEX_TEXT = tuple(str(i) for i in range(4096))
 
 class _Plan:
     __slots__ = (
+        "descendants",
         "elem",
+        "emit",
         "fill",
+        "interp",
         "key_width",
         "list_path",
         "out",
         "scalar",
+        "subtree",
         "table",
         "width",
     )
@@ -353,6 +356,10 @@ class _Plan:
         self.list_path = table.list_path[-1] if table.list_path else ()
         self.elem: Spec = (_OP_MAP, -1, "M", {}, None)
         self.fill: Callable[..., tuple[Row, list | None]] = _unset_fill
+        self.interp: Callable[..., tuple[Row, list | None]] = _unset_fill
+        self.emit: Callable[[Any, Row], None] = _unset_fill
+        self.descendants: list[_Plan] = []
+        self.subtree: list[_Plan] = [self]
         # For scalar elements: type tag -> encoder (None = as is) of the tags that fit.
         self.scalar: dict[str, Callable[[Any], str] | None] | None = None
 
@@ -411,6 +418,8 @@ def _value_slow(column: DataColumn, av: Any) -> str | None:
     kind = column.kind
     if kind is ColumnKind.JSON:
         return json_text(av)
+    if tag == "M" and not carries_data(av):
+        return None
     if kind is ColumnKind.TEXT and tag == "N":
         number_digits(av["N"])
         return av["N"]
@@ -431,7 +440,7 @@ def _map_slow(av: Any) -> None:
 
 def _extra(attrs: dict[str, Spec], m: Mapping[str, Any]) -> None:
     for name, av in m.items():
-        if name not in attrs and _carries_data(av):
+        if name not in attrs and carries_data(av):
             raise _Unfit("is not in the data-schema", (name,))
 
 
@@ -444,7 +453,7 @@ def _fill(attrs: dict[str, Spec], m: Mapping[str, Any], row: list[Any], pending:
         for name, av in m.items():
             spec = attrs.get(name)
             if spec is None:
-                if "NULL" in av or not _carries_data(av):
+                if "NULL" in av or not carries_data(av):
                     continue
                 raise _Unfit("is not in the data-schema")
             _put(spec, av, row, pending)
@@ -472,14 +481,37 @@ def _put(spec: Spec, av: Any, row: list[Any], pending: list) -> None:
         _fill(arg, v, row, pending)
 
 
-def _interpreted_main(plan: _Plan, attrs: dict[str, Spec]) -> Callable[..., Any]:
+def _interpreted_rows(plan: _Plan, attrs: dict[str, Spec]) -> Callable[..., Any]:
+    """``rows(item) -> (main row, pending lists)``: the interpreter, also used to diagnose."""
     width = plan.width
 
-    def fill(item: Mapping[str, Any]) -> tuple[Row, list]:
+    def rows(item: Mapping[str, Any]) -> tuple[Row, list]:
         row: list[Any] = [None] * width
         pending: list = []
         _fill(attrs, item, row, pending)
         return tuple(row), pending
+
+    return rows
+
+
+def _interpreted_main(plan: _Plan) -> Callable[..., Any]:
+    rows = plan.interp
+    key_width = plan.key_width
+
+    def fill(item: Mapping[str, Any]) -> None:
+        row, pending = rows(item)
+        if None in row[:key_width]:
+            _missing_key(item)
+        if pending:
+            key = row[:key_width]
+            lengths = [len(p.out) for p in plan.descendants]
+            try:
+                for child, av in pending:
+                    child.emit(av, key)
+            except BaseException:
+                _truncate(plan.descendants, lengths)
+                raise
+        plan.out.append(row)
 
     return fill
 
@@ -514,6 +546,10 @@ class _CodeGen:
         }
         self.lines: list[str] = []
         self.uses_lists = False
+        # Main tables keep each list value in its own local (``l0``...) instead of ``pending``.
+        self.list_locals: list[tuple[str, str]] | None = None
+        # For main tables: path -> the wire tag every observed item had there (or None).
+        self.steady: Callable[[tuple[str, ...]], str | None] | None = None
 
     def const(self, value: Any) -> str:
         name = f"K{len(self.namespace)}"
@@ -526,15 +562,14 @@ class _CodeGen:
     def value(self, spec: Spec, path: tuple[str, ...], depth: int, indent: int) -> None:
         """Code for the wire value in local ``av`` (not None) at ``path``."""
         op, i, tag, arg, col = spec
-        self.emit(indent, f"at = {path!r}")
         if op == _OP_VALUE:
             if tag is None:
                 self.emit(indent, f"c{i} = _json_value(av)")
                 return
             self.emit(indent, f"v = av.get({tag!r})")
             self.emit(indent, "if v is not None:")
-            self.emit(indent + 1, f"c{i} = {self.encoding(col.kind, arg)}")
-            self.emit(indent, "else:")
+            self.emit(indent + 1, f"c{i} = {self.encoding(col.kind, arg, col)}")
+            self.emit(indent, "elif 'NULL' not in av:")
             self.emit(indent + 1, f"c{i} = _value_slow({self.const(col)}, av)")
         elif op == _OP_MAP:
             m = f"m{depth + 1}"
@@ -543,11 +578,20 @@ class _CodeGen:
             self.level(arg, m, path, depth + 1, indent + 1)
             self.emit(indent, "else:")
             self.emit(indent + 1, "_map_slow(av)")
+        elif self.list_locals is not None:
+            name = f"l{len(self.list_locals)}"
+            self.list_locals.append((name, self.const(arg)))
+            self.emit(indent, f"{name} = av")
         else:
             self.uses_lists = True
             self.emit(indent, f"pending.append(({self.const(arg)}, av))")
 
-    def encoding(self, kind: ColumnKind, encoder: Callable[[Any], str] | None) -> str:
+    def encoding(
+        self,
+        kind: ColumnKind,
+        encoder: Callable[[Any], str] | None,
+        column: DataColumn | None = None,
+    ) -> str:
         """Expression encoding local ``v``: common cases inline, the rest via ``encoder``."""
         if encoder is None:
             return "v"
@@ -556,6 +600,8 @@ class _CodeGen:
             return f"'true' if v is True else 'false' if v is False else {call}"
         if kind is ColumnKind.BIGINT:
             return f"v if v.isdigit() and len(v) < 19 and v.isascii() else {call}"
+        if kind is ColumnKind.DECIMAL and column is not None and column.scale == 0:
+            return f"v if v.isdigit() and len(v) <= {column.precision} and v.isascii() else {call}"
         if kind is ColumnKind.TIMESTAMPTZ:
             match = self.const(TIMESTAMP_PATTERN.fullmatch)
             return f"v if {match}(v) is not None and v[8:10] < '29' else {call}"
@@ -575,26 +621,63 @@ class _CodeGen:
             self.emit(indent + 1, f"{count} += 1")
             self.value(spec, (*path, name), depth, indent + 1)
         self.emit(indent, f"if {count} != len({source}):")
-        self.emit(indent + 1, f"at = {path!r}")
+        self.emit(indent + 1, f"_extra({self.const(attrs)}, {source})")
+
+    def steady_spec(self, spec: Spec, path: tuple[str, ...]) -> bool:
+        op, _, tag, _, _ = spec
+        if op == _OP_LIST or tag is None or self.steady is None:
+            return False
+        return self.steady(path) == tag
+
+    def steady_count(self, attrs: dict[str, Spec], path: tuple[str, ...]) -> int:
+        return sum(self.steady_spec(spec, (*path, name)) for name, spec in attrs.items())
+
+    def fast_level(
+        self, attrs: dict[str, Spec], source: str, path: tuple[str, ...], depth: int, indent: int
+    ) -> None:
+        """Like :meth:`level`, but attributes steady in the observations are subscripted
+        directly (a missing one raises ``KeyError``, caught by the caller)."""
+        get, count = f"g{depth}", f"n{depth}"
+        self.emit(indent, f"{count} = {self.steady_count(attrs, path)}")
+        optional = [
+            name for name, spec in attrs.items() if not self.steady_spec(spec, (*path, name))
+        ]
+        if optional:
+            self.emit(indent, f"{get} = {source}.get")
+        for name, spec in attrs.items():
+            here = (*path, name)
+            op, i, tag, arg, col = spec
+            if name in optional:
+                self.emit(indent, f"av = {get}({name!r})")
+                self.emit(indent, "if av is not None:")
+                self.emit(indent + 1, f"{count} += 1")
+                self.value(spec, here, depth, indent + 1)
+            elif op == _OP_VALUE and arg is None:
+                self.emit(indent, f"c{i} = {source}[{name!r}][{tag!r}]")
+            elif op == _OP_VALUE:
+                self.emit(indent, f"v = {source}[{name!r}][{tag!r}]")
+                self.emit(indent, f"c{i} = {self.encoding(col.kind, arg, col)}")
+            else:
+                m = f"m{depth + 1}"
+                self.emit(indent, f"{m} = {source}[{name!r}]['M']")
+                self.fast_level(arg, m, here, depth + 1, indent)
+        self.emit(indent, f"if {count} != len({source}):")
         self.emit(indent + 1, f"_extra({self.const(attrs)}, {source})")
 
     def function(self, header: str, body: Callable[[], None], width: int, first: int) -> None:
-        """``header`` + locals + ``body`` inside a try that completes the path of an unfit."""
+        """``header``, the column locals, then ``body``. A misfit raises ``_Unfit`` without a
+        path: the transformer re-runs the item through the interpreter to name it."""
         outer, self.lines = self.lines, []
         body()
         inner, self.lines = self.lines, outer
         self.emit(0, header)
         columns = [f"c{i}" for i in range(first, width)]
+        columns += [name for name, _ in self.list_locals or ()]
         if columns:
             self.emit(1, " = ".join(columns) + " = None")
         if self.uses_lists:
             self.emit(1, "pending = []")
-        self.emit(1, "at = ()")
-        self.emit(1, "try:")
         self.lines.extend(inner)
-        self.emit(1, "except _Unfit as e:")
-        self.emit(2, "e.path = at + e.path")
-        self.emit(2, "raise")
 
     def compile(self, name: str) -> Callable[..., Any]:
         source = "\n".join(self.lines) + "\n"
@@ -603,22 +686,91 @@ class _CodeGen:
         return self.namespace["fill"]
 
 
-def _generated_main(plan: _Plan, attrs: dict[str, Spec]) -> Callable[..., Any]:
+def _generated_main(
+    plan: _Plan, attrs: dict[str, Spec], observations: SchemaObservations
+) -> Callable[..., Any]:
+    """``fill(item)``: appends the item's row to the main table and its lists' rows to the
+    child tables (children first: a misfit leaves no main row behind).
+
+    Attributes that every observed item had with one type are read straight
+    (``item["a"]["S"]``); an item that lacks one or has it otherwise falls back (``KeyError``)
+    to the general code, which probes every attribute."""
     gen = _CodeGen()
-    gen.function("def fill(item):", lambda: gen.level(attrs, "item", (), 0, 2), plan.width, 0)
+    gen.list_locals = []
+    gen.function("def fill(item):", lambda: gen.level(attrs, "item", (), 0, 1), plan.width, 0)
+    _main_tail(gen, plan)
+    general = gen.compile(plan.table.name)
+
+    fast = _CodeGen()
+    fast.list_locals = []
+    fast.steady = lambda path: observations.steady_tag(plan.table.entity, path)
+    if not fast.steady_count(attrs, ()):
+        return general
+
+    def body() -> None:
+        fast.emit(1, "try:")
+        fast.fast_level(attrs, "item", (), 0, 2)
+        fast.emit(1, "except (KeyError, TypeError):")
+        fast.emit(2, f"return {fast.const(general)}(item)")
+
+    fast.function("def fill(item):", body, plan.width, 0)
+    _main_tail(fast, plan)
+    return fast.compile(f"{plan.table.name} (steady attributes)")
+
+
+def _main_tail(gen: _CodeGen, plan: _Plan) -> None:
+    """The end of a main ``fill``: key check, list rows, then the main row."""
+    gen.namespace["_missing_key"] = _missing_key
+    gen.namespace["_truncate"] = _truncate
+    keys = [f"c{i}" for i in range(plan.key_width)]
+    gen.emit(1, f"if {' or '.join(f'{k} is None' for k in keys)}:")
+    gen.emit(2, "_missing_key(item)")
+    assert gen.list_locals is not None
+    if gen.list_locals:
+        # A misfit in a list removes the rows its item already added (lengths are taken per
+        # present list, so fitting items pay little).
+        gen.emit(1, f"key = ({', '.join(keys)},)")
+        for n, (name, child) in enumerate(gen.list_locals):
+            subtree = gen.namespace[child].subtree
+            gen.emit(1, f"if {name} is not None:")
+            if len(subtree) == 1:
+                gen.emit(2, f"s{n} = len({child}.out)")
+            else:
+                gen.emit(2, f"s{n} = [len(p.out) for p in {gen.const(subtree)}]")
+        gen.emit(1, "try:")
+        for name, child in gen.list_locals:
+            gen.emit(2, f"if {name} is not None:")
+            _list_code(gen, gen.namespace[child], name, "key", 3)
+        gen.emit(1, "except BaseException:")
+        for n, (name, child) in enumerate(gen.list_locals):
+            subtree = gen.namespace[child].subtree
+            gen.emit(2, f"if {name} is not None:")
+            if len(subtree) == 1:
+                gen.emit(3, f"del {child}.out[s{n}:]")
+            else:
+                gen.emit(3, f"_truncate({gen.const(subtree)}, s{n})")
+        gen.emit(2, "raise")
     columns = ", ".join(f"c{i}" for i in range(plan.width))
-    gen.emit(1, f"return ({columns},), {'pending' if gen.uses_lists else 'None'}")
-    return gen.compile(plan.table.name)
+    gen.emit(1, f"{gen.const(plan)}.out.append(({columns},))")
+
+
+def _truncate(plans: list[_Plan], lengths: list[int]) -> None:
+    for plan, length in zip(plans, lengths, strict=True):
+        del plan.out[length:]
+
+
+def _missing_key(item: Any) -> None:
+    raise ValueError("item lacks its key attributes (or one is NULL)")
 
 
 def _generated_element(plan: _Plan) -> Callable[..., Any]:
     gen = _CodeGen()
     first = plan.key_width
     gen.function(
-        "def fill(av, key, idx):", lambda: gen.value(plan.elem, (), 0, 2), plan.width, first
+        "def fill(av, key, idx):", lambda: gen.value(plan.elem, (), 0, 1), plan.width, first
     )
     values = "".join(f", c{i}" for i in range(first, plan.width))
-    gen.emit(1, f"return (*key, idx{values}), {'pending' if gen.uses_lists else 'None'}")
+    gen.emit(1, f"return key + (idx{values},), {'pending' if gen.uses_lists else 'None'}")
     return gen.compile(plan.table.name)
 
 
@@ -634,13 +786,14 @@ def _set_values(tag: str, values: Any) -> list[Any]:
     return sorted(values, key=_bytes_of)
 
 
-def _emit_children(plan: _Plan, av: Any, parent_key: Row) -> None:
-    """Append the rows of one list or set value (and of lists nested in its elements)."""
+def _emit_children(plan: _Plan, av: Any, parent_key: Row, diagnose: bool = False) -> None:
+    """Append the rows of one list or set value (and of lists nested in its elements);
+    ``diagnose`` uses the interpreter (see ``ItemTransformer._diagnose``)."""
     if type(av) is not dict or len(av) != 1:
         raise ValueError(f"expected a one-key DynamoDB attribute value, got {_clip(av)}")
     ((tag, value),) = av.items()
     if tag not in _LIST_TAGS:
-        if tag == "NULL":
+        if not carries_data(av):
             return
         raise _Unfit(f"{tag} value where the data-schema has a list or set", plan.list_path)
     append = plan.out.append
@@ -662,7 +815,7 @@ def _emit_children(plan: _Plan, av: Any, parent_key: Row) -> None:
                     )
                 return
             value = [{element_tag: v} for v in values]
-        fill = plan.fill
+        fill = plan.interp if diagnose else plan.fill
         if scalar is not None:
             for idx, element in enumerate(value):
                 index = _INDEX_TEXT[idx] if idx < 4096 else str(idx)
@@ -681,17 +834,128 @@ def _emit_children(plan: _Plan, av: Any, parent_key: Row) -> None:
             if pending:
                 key = row[:key_width]
                 for child, child_av in pending:
-                    _emit_children(child, child_av, key)
+                    if diagnose:
+                        _emit_children(child, child_av, key, diagnose)
+                    else:
+                        child.emit(child_av, key)
     except _Unfit as e:
         e.path = (*plan.list_path, f"[{idx}]", *e.path)
         raise
+
+
+def _canonical(value: Any) -> Any:
+    """A copy of an item or wire value with map keys sorted at every level."""
+    if type(value) is not dict:
+        return value
+    if len(value) == 1:
+        ((tag, inner),) = value.items()
+        if tag == "M" and type(inner) is dict:
+            return {"M": {k: _canonical(inner[k]) for k in sorted(inner)}}
+        if tag == "L" and type(inner) is list:
+            return {"L": [_canonical(e) for e in inner]}
+        if tag in _LIST_TAGS or tag in ("S", "N", "B", "BOOL", "NULL"):
+            return value
+    return {k: _canonical(value[k]) for k in sorted(value)}
+
+
+def _interpreted_emitter(plan: _Plan) -> Callable[[Any, Row], None]:
+    def emit(av: Any, key: Row) -> None:
+        _emit_children(plan, av, key)
+
+    return emit
+
+
+_SET_SORT = {"SS": sorted, "NS": _sorted_numbers, "BS": lambda v: sorted(v, key=_bytes_of)}
+
+
+def _list_code(gen: _CodeGen, plan: _Plan, av: str, key: str, indent: int) -> None:
+    """Code appending the rows of the list or set value in local ``av`` to ``plan``'s table:
+    sets and lists of the expected element type in a tight loop (element values encoded
+    inline), anything unusual (NULL, other element types, misfits, very long lists) through
+    ``_emit_children``."""
+    this = gen.const(plan)
+    fill = gen.const(plan.fill)
+    limit = len(_INDEX_TEXT)
+    gen.namespace["IDX"] = _INDEX_TEXT
+    _, _, tag, encoder, column = plan.elem
+    branches: list[tuple[str, Callable[[int], None]]] = []
+    if plan.scalar is not None:
+        for set_tag, element_tag in _SET_ELEMENT_TAG.items():
+            if element_tag not in plan.scalar:
+                continue
+            if element_tag == tag:
+                expression = gen.encoding(column.kind, encoder, column)
+            else:
+                other = plan.scalar[element_tag]
+                expression = "v" if other is None else f"{gen.const(other)}(v)"
+
+            def set_loop(at: int, set_tag: str = set_tag, expression: str = expression) -> None:
+                gen.emit(at, f"append = {this}.out.append")
+                gen.emit(at, "i = 0")
+                if set_tag == "NS":
+                    gen.emit(at, "if len(values) > 1:")
+                    gen.emit(at + 1, "try:")
+                    gen.emit(at + 2, "values = sorted(values, key=int)")
+                    gen.emit(at + 1, "except ValueError:")
+                    gen.emit(at + 2, f"values = {gen.const(_sorted_numbers)}(values)")
+                    gen.emit(at, "for v in values:")
+                else:
+                    order = gen.const(_SET_SORT[set_tag])
+                    gen.emit(at, f"for v in (values if len(values) < 2 else {order}(values)):")
+                gen.emit(at + 1, f"append({key} + (IDX[i], {expression}))")
+                gen.emit(at + 1, "i += 1")
+
+            branches.append((set_tag, set_loop))
+
+    def list_loop(at: int) -> None:
+        gen.emit(at, f"append = {this}.out.append")
+        gen.emit(at, "i = 0")
+        gen.emit(at, "for e in values:")
+        if plan.scalar is not None and tag is not None:
+            gen.emit(at + 1, f"v = e.get({tag!r})")
+            gen.emit(at + 1, "if v is None:")
+            gen.emit(at + 2, f"append({fill}(e, {key}, IDX[i])[0])")
+            gen.emit(at + 1, "else:")
+            value = gen.encoding(column.kind, encoder, column)
+            gen.emit(at + 2, f"append({key} + (IDX[i], {value}))")
+        elif plan.scalar is not None:
+            gen.emit(at + 1, f"append({fill}(e, {key}, IDX[i])[0])")
+        else:
+            gen.emit(at + 1, f"row, pending = {fill}(e, {key}, IDX[i])")
+            gen.emit(at + 1, "append(row)")
+            gen.emit(at + 1, "if pending:")
+            gen.emit(at + 2, f"sub = row[:{plan.key_width}]")
+            gen.emit(at + 2, "for child, child_av in pending:")
+            gen.emit(at + 3, "child.emit(child_av, sub)")
+        gen.emit(at + 1, "i += 1")
+
+    branches.append(("L", list_loop))
+    for list_tag, body in branches:
+        gen.emit(indent, f"values = {av}.get({list_tag!r})")
+        gen.emit(indent, f"if values is not None and len(values) <= {limit}:")
+        body(indent + 1)
+        gen.emit(indent, "else:")
+        indent += 1
+    gen.emit(indent, f"{gen.const(_emit_children)}({this}, {av}, {key})")
+
+
+def _generated_emitter(plan: _Plan) -> Callable[[Any, Row], None]:
+    """``emit(av, parent_key)``: the rows of one list or set value into ``plan``'s table."""
+    gen = _CodeGen()
+    gen.emit(0, "def fill(av, key):")
+    _list_code(gen, plan, "av", "key", 1)
+    return gen.compile(f"{plan.table.name} rows")
 
 
 # --------------------------------------------------------------------------------------------
 
 
 class ItemTransformer:
-    """A data-schema set compiled for fast transformation of many batches of items."""
+    """A data-schema set compiled for fast transformation of many batches of items (compile
+    once per segment, call :meth:`transform` per page; one instance per thread).
+
+    ``generate_code=False`` uses the interpreter everywhere (same results, slower; the tests
+    compare both)."""
 
     def __init__(
         self,
@@ -707,7 +971,6 @@ class ItemTransformer:
         self._key_attributes = config.key_attributes
         self._plans: dict[str, _Plan] = {}
         self._mains: dict[str | None, _Plan] = {}
-        self._children: dict[str | None, list[str]] = {}
         self._compile(generate_code)
 
     @property
@@ -752,24 +1015,29 @@ class ItemTransformer:
                 parent.elem = list_spec
         for plan in plans.values():
             if plan.table.parent is not None:
-                self._children.setdefault(plan.table.entity, []).append(plan.table.name)
                 plan.scalar = _scalar_encoders(plan.elem)
+        for plan in plans.values():
+            if plan.table.parent is None:
+                continue
+            self._mains[plan.table.entity].descendants.append(plan)
+            ancestor = plans.get(plan.table.parent or "")
+            while ancestor is not None and ancestor.table.parent is not None:
+                ancestor.subtree.append(plan)
+                ancestor = plans.get(ancestor.table.parent or "")
+            plan.interp = _interpreted_element(plan)
+            elem_attrs = plan.elem[3] if plan.elem[0] == _OP_MAP else {}
+            small = _count_attributes(elem_attrs) <= _CODEGEN_MAX_ATTRIBUTES
+            plan.fill = _generated_element(plan) if generate_code and small else plan.interp
+            plan.emit = _generated_emitter(plan) if generate_code else _interpreted_emitter(plan)
         for name, plan in plans.items():
             if plan.table.parent is None:
                 attrs = main_attrs[name]
+                plan.interp = _interpreted_rows(plan, attrs)
                 small = _count_attributes(attrs) <= _CODEGEN_MAX_ATTRIBUTES
                 plan.fill = (
-                    _generated_main(plan, attrs)
+                    _generated_main(plan, attrs, self.schema_set.observations)
                     if generate_code and small
-                    else _interpreted_main(plan, attrs)
-                )
-            else:
-                elem_attrs = plan.elem[3] if plan.elem[0] == _OP_MAP else {}
-                small = _count_attributes(elem_attrs) <= _CODEGEN_MAX_ATTRIBUTES
-                plan.fill = (
-                    _generated_element(plan)
-                    if generate_code and small
-                    else _interpreted_element(plan)
+                    else _interpreted_main(plan)
                 )
 
     def transform(self, items: Iterable[Mapping[str, Any]]) -> TransformBatch:
@@ -779,9 +1047,6 @@ class ItemTransformer:
         for name, table_plan in self._plans.items():
             table_plan.out = rows[name] = []
         evolve = self.on_unfit is UnfitPolicy.EVOLVE
-        child_outs = {
-            entity: [rows[name] for name in names] for entity, names in self._children.items()
-        }
         rule = self._rule
         rule_attribute = rule.attribute if rule is not None else ""
         separator = rule.separator if rule is not None else ""
@@ -800,21 +1065,13 @@ class ItemTransformer:
                         prefix, sep, _ = value.partition(separator)
                         if sep and prefix:
                             plan = mains.get(prefix)
-            marks = None
             try:
                 if plan is None:
                     raise _Unfit(f"entity {entity_of(item, rule)!r} is not in the data-schema")
-                row, pending = plan.fill(item)
-                if row[0] is None or (plan.key_width == 2 and row[1] is None):
-                    raise ValueError(f"item lacks its key attributes {self._key_attributes}")
-                if pending:
-                    if evolve:
-                        marks = [(out, len(out)) for out in child_outs.get(plan.table.entity, ())]
-                    key = row[: plan.key_width]
-                    for child, child_av in pending:
-                        _emit_children(child, child_av, key)
-                plan.out.append(row)
+                plan.fill(item)
             except _Unfit as e:
+                if plan is not None:
+                    e = self._diagnose(plan, item) or e
                 problem = UnfitItem(
                     self._key_of(item),
                     e.path,
@@ -824,13 +1081,27 @@ class ItemTransformer:
                 )
                 if not evolve:
                     raise DataSchemaMismatch(problem, self.schema_set.config.table) from None
-                for out, length in marks or ():
-                    del out[length:]
                 unfit.append(problem)
             except (ValueError, TypeError, AttributeError, KeyError, ArithmeticError) as e:
                 key_text = ", ".join(f"{k}={v}" for k, v in self._key_of(item))
                 raise ValueError(f"item {key_text or _clip(item)}: bad DynamoDB item: {e}") from e
         return TransformBatch(rows, count, unfit)
+
+    @staticmethod
+    def _diagnose(plan: _Plan, item: Mapping[str, Any]) -> _Unfit | None:
+        """The first misfit of ``item`` in a canonical order (attributes sorted at every
+        level, the item before its lists), the same whichever engine found a misfit."""
+        lengths = [len(p.out) for p in plan.descendants]
+        try:
+            row, pending = plan.interp(_canonical(item))
+            key = row[: plan.key_width]
+            for child, child_av in pending or ():
+                _emit_children(child, child_av, key, diagnose=True)
+        except _Unfit as e:
+            return e
+        finally:
+            _truncate(plan.descendants, lengths)
+        return None
 
     def _key_of(self, item: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
         out = []
@@ -863,8 +1134,10 @@ def iter_wire_items(
     (``Count``, ``LastEvaluatedKey``) go into ``fields`` when given (complete once the
     iterator is exhausted). ``B`` values stay base64 text, which the transform accepts."""
     text = page.decode("utf-8") if isinstance(page, (bytes, bytearray)) else page
-    decode = _DECODER.raw_decode
+    scan = _DECODER.scan_once
     skip = _WHITESPACE.match
+    space = " \t\n\r"
+    i = 0
     try:
         i = skip(text, 0).end()
         if text[i] != "{":
@@ -873,7 +1146,7 @@ def iter_wire_items(
         if text[i] == "}":
             return
         while True:
-            key, i = decode(text, i)
+            key, i = scan(text, i)
             i = skip(text, i).end()
             if text[i] != ":":
                 raise ValueError(f"expected ':' at offset {i}")
@@ -886,18 +1159,23 @@ def iter_wire_items(
                     i += 1
                 else:
                     while True:
-                        item, i = decode(text, i)
+                        item, i = scan(text, i)
                         yield item
-                        i = skip(text, i).end()
-                        if text[i] == ",":
-                            i = skip(text, i + 1).end()
-                        elif text[i] == "]":
+                        c = text[i]
+                        if c in space:
+                            i = skip(text, i).end()
+                            c = text[i]
+                        if c == ",":
+                            i += 1
+                            if text[i] in space:
+                                i = skip(text, i).end()
+                        elif c == "]":
                             i += 1
                             break
                         else:
                             raise ValueError(f"expected ',' or ']' at offset {i}")
             else:
-                value, i = decode(text, i)
+                value, i = scan(text, i)
                 if fields is not None:
                     fields[key] = value
             i = skip(text, i).end()
@@ -909,6 +1187,8 @@ def iter_wire_items(
                 raise ValueError(f"expected ',' or '}}' at offset {i}")
     except IndexError:
         raise ValueError("DynamoDB page JSON ends early (truncated body?)") from None
+    except StopIteration:
+        raise ValueError(f"DynamoDB page is not valid JSON at offset {i}") from None
     except json.JSONDecodeError as e:
         raise ValueError(f"DynamoDB page is not valid JSON: {e}") from None
 
