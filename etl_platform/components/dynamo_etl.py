@@ -9,6 +9,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from functools import reduce
 from pathlib import Path
@@ -535,7 +536,8 @@ class DynamoTableEtl(dg.Component, dg.Model, dg.Resolvable):
             half-loaded schema."""
             day = date.fromisoformat(context.partition_key)
             started = time.monotonic()
-            yield from component.publish(context, warehouse, s3, day, started)
+            with _publish_lock(warehouse, component.target_schema, context.log):
+                yield from component.publish(context, warehouse, s3, day, started)
 
         rollback = self.rollback_job()
         schedules = [
@@ -716,7 +718,10 @@ class DynamoTableEtl(dg.Component, dg.Model, dg.Resolvable):
             """Swap the published schema with its kept previous version, in one transaction.
             Running it again rolls forward."""
             dialect = warehouse.sql_dialect
-            with warehouse.transaction() as conn:
+            with (
+                _publish_lock(warehouse, component.target_schema, context.log),
+                warehouse.transaction() as conn,
+            ):
                 for statement in warehouse_sql.rollback_statements(
                     dialect, component.target_schema
                 ):
@@ -735,6 +740,30 @@ class DynamoTableEtl(dg.Component, dg.Model, dg.Resolvable):
             rollback_publish()
 
         return rollback
+
+
+@contextmanager
+def _publish_lock(warehouse: WarehouseResource, target: str, log: Any) -> Iterator[None]:
+    """One publish or rollback of ``target`` at a time. Publishes of two dates (a backfill
+    launches them in the same tick) both build ``<target>__new``: run together, one fails on
+    the schema name or drops/swaps the other's schema. PostgreSQL: a session advisory lock on
+    a connection of its own, held until the block ends and released by the server if the
+    worker dies. Redshift has no advisory locks: not guarded here (give the ``published``
+    runs of one target a concurrency limit of 1)."""
+    if warehouse.sql_dialect is not warehouse_sql.Dialect.POSTGRES:
+        yield
+        return
+    dialect = warehouse.sql_dialect
+    key = warehouse_sql.advisory_lock_key(f"publish:{target}")
+    with warehouse.connect() as conn:
+        conn.autocommit = True
+        # Waiting for the running publish is expected: no timeouts on this connection.
+        for statement in warehouse_sql.session_timeouts(dialect, 0, 0):
+            conn.execute(statement)
+        if not conn.execute(warehouse_sql.advisory_lock(dialect, wait=False), (key,)).fetchone()[0]:
+            log.info(f"another publish or rollback of {target} is running: waiting for it")
+            conn.execute(warehouse_sql.advisory_lock(dialect, wait=True), (key,))
+        yield  # closing the connection releases the lock
 
 
 def _is_postgres() -> bool:

@@ -34,6 +34,7 @@ Decisions worth knowing (each is repeated where it applies):
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from enum import StrEnum
@@ -961,3 +962,25 @@ def session_timeouts(
             )
         )
     return statements
+
+
+# --------------------------------------------------------------------------------------------
+# serializing publishes
+# --------------------------------------------------------------------------------------------
+
+
+def advisory_lock_key(name: str) -> int:
+    """A stable signed 64-bit key for ``pg_advisory_lock`` naming what is serialized."""
+    digest = hashlib.blake2b(f"etl_platform:{name}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def advisory_lock(dialect: Dialect, *, wait: bool) -> sql.SQL:
+    """``SELECT pg_try_advisory_lock(%s)`` (returns whether it was taken) or, with ``wait``,
+    ``SELECT pg_advisory_lock(%s)``; execute with ``(advisory_lock_key(name),)``. Session
+    locks: released when the connection closes, or by the server when the client dies.
+    PostgreSQL only: Redshift has no advisory locks."""
+    if parse_dialect(dialect) is not Dialect.POSTGRES:
+        raise ValueError("advisory locks exist on PostgreSQL only")
+    function = "pg_advisory_lock" if wait else "pg_try_advisory_lock"
+    return sql.SQL("SELECT {}(%s)").format(sql.SQL(function))

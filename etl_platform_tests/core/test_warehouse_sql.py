@@ -599,3 +599,17 @@ def test_session_timeouts():
 def test_session_timeouts_refuse_non_integer_ms(bad):
     with pytest.raises(ValueError, match="milliseconds"):
         w.session_timeouts(PG, bad)
+
+
+def test_advisory_lock_sql_and_stable_keys():
+    from etl_platform.core.warehouse_sql import Dialect, advisory_lock, advisory_lock_key
+
+    assert advisory_lock_key("publish:x") == advisory_lock_key("publish:x")
+    assert advisory_lock_key("publish:x") != advisory_lock_key("publish:y")
+    assert -(2**63) <= advisory_lock_key("publish:x") < 2**63
+    assert advisory_lock(Dialect.POSTGRES, wait=True).as_string(None) == (
+        "SELECT pg_advisory_lock(%s)"
+    )
+    assert "pg_try_advisory_lock" in advisory_lock(Dialect.POSTGRES, wait=False).as_string(None)
+    with pytest.raises(ValueError, match="PostgreSQL only"):
+        advisory_lock(Dialect.REDSHIFT, wait=True)

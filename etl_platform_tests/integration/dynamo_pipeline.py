@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+from datetime import date, datetime
+from pathlib import Path
 from typing import Any
 
 import boto3
 import dagster as dg
+import psycopg
+from psycopg import sql
 
 from etl_platform.components.dynamo_etl import DynamoTableEtl
+from etl_platform.core import s3_layout
 from etl_platform.resources import platform_resources
 
 DAY = "2026-11-02"
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def make_table(name: str, items: list[dict[str, Any]], range_key: bool = True) -> None:
@@ -86,3 +95,96 @@ class Pipeline:
             self.materialize("segment_csv", self.segment_key(day, segment))
             self.materialize("staging", self.segment_key(day, segment))
         return self.materialize("published", day)
+
+
+# -- helpers for failure, CLI and backfill tests ---------------------------------------------
+
+
+def component_attributes(component: DynamoTableEtl) -> dict[str, Any]:
+    """The component's YAML-level attributes: ``DynamoTableEtl(**attrs)`` rebuilds it."""
+    return component.model_dump(mode="json")
+
+
+def materialize_main(argv: list[str] | None = None) -> None:
+    """Entry point of a separate process: ``ATTRIBUTES_JSON ASSET [DAY [SEGMENT]]``.
+
+    Builds the same component with ``dg.component_defs`` and the platform resources from the
+    inherited environment and materializes one asset partition on an ephemeral instance."""
+    args = sys.argv[1:] if argv is None else argv
+    component = DynamoTableEtl(**json.loads(args[0]))
+    asset = args[1]
+    with dg.DagsterInstance.ephemeral() as instance:
+        pipeline = Pipeline(component, instance)
+        partition: Any = None
+        if len(args) == 4:
+            partition = pipeline.segment_key(args[2], int(args[3]))
+        elif len(args) == 3:
+            partition = args[2]
+        pipeline.materialize(asset, partition)
+
+
+def start_materialize_process(
+    component: DynamoTableEtl, asset: str, *partition: str, log: Path
+) -> subprocess.Popen[bytes]:
+    """Materialize one partition in a child process (own process group, stack env inherited);
+    its output goes to ``log``."""
+    code = (
+        "from etl_platform_tests.integration.dynamo_pipeline import materialize_main; "
+        "materialize_main()"
+    )
+    with open(log, "wb") as out:
+        return subprocess.Popen(
+            [sys.executable, "-c", code, json.dumps(component_attributes(component)), asset]
+            + list(partition),
+            cwd=REPO_ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def failure_text(result: dg.ExecuteInProcessResult) -> str:
+    """Every step failure's message and its causes, as one string."""
+    parts: list[str] = []
+    for event in result.get_step_failure_events():
+        error = event.step_failure_data.error
+        while error is not None:
+            parts.append(error.message)
+            error = error.cause
+    return "\n".join(parts)
+
+
+def segment_objects(
+    component: DynamoTableEtl, day: str, segment: int
+) -> dict[str, tuple[bytes, datetime]]:
+    """Every object under the segment's prefix: key → (bytes, LastModified)."""
+    s3 = boto3.client("s3")
+    prefix = s3_layout.segment_prefix(
+        component.data_prefix, component.instance, date.fromisoformat(day), segment
+    )
+    out = {}
+    for page in s3.get_paginator("list_objects_v2").paginate(
+        Bucket=component.data_bucket, Prefix=prefix
+    ):
+        for obj in page.get("Contents", []):
+            body = s3.get_object(Bucket=component.data_bucket, Key=obj["Key"])["Body"].read()
+            out[obj["Key"]] = (body, obj["LastModified"])
+    return out
+
+
+def schema_rows(dsn: str, schema: str) -> dict[str, list[tuple[Any, ...]]]:
+    """Every table of a warehouse schema with its rows as sorted text tuples."""
+    with psycopg.connect(dsn) as conn:
+        tables = [
+            r[0]
+            for r in conn.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
+                (schema,),
+            )
+        ]
+        out = {}
+        for table in sorted(tables):
+            name = sql.Identifier(schema, table)
+            rows = conn.execute(sql.SQL("SELECT * FROM {}").format(name)).fetchall()
+            out[table] = sorted(tuple("" if v is None else repr(v) for v in r) for r in rows)
+        return out
