@@ -104,6 +104,7 @@ TIMESTAMP_PATTERN = re.compile(
 )
 _NUM_RE = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _NAME_BAD = re.compile(r"[^a-z0-9_]+")
+_NAME_ALNUM = re.compile(r"[a-z0-9]")
 _SUFFIX_HEX = 8
 
 
@@ -801,7 +802,12 @@ def _canonical(value: Any) -> str:
 def _fold(text: str) -> str:
     decomposed = unicodedata.normalize("NFKD", text)
     folded = "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
-    return _NAME_BAD.sub("_", folded) or "_"
+    name = _NAME_BAD.sub("_", folded)
+    if not _NAME_ALNUM.search(name):
+        # Nothing readable survives (CJK, emoji, punctuation): a stable name from the text,
+        # so `名前` and `😀` do not both become `_` and depend on collision suffixes.
+        return "a_" + _short_hash(text)
+    return name
 
 
 def normalize_name(path: Iterable[str]) -> str:

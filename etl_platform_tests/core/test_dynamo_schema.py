@@ -401,14 +401,19 @@ def test_entity_names_that_collide_are_disambiguated():
         (("First Name",), "first_name"),
         (("a.b-c",), "a_b_c"),
         (("Café",), "cafe"),
-        (("😀",), "_"),
         (("address", "City"), "address__city"),
-        (("x", ""), "x___"),
-        (("名前",), "_"),
     ],
 )
 def test_normalize_name(path, name):
     assert normalize_name(path) == name
+
+
+def test_names_without_latin_letters_get_distinct_stable_names():
+    names = [normalize_name([text]) for text in ("名前", "😀", "---", "")]
+    assert all(re.fullmatch(r"a_[0-9a-f]{8}", n) for n in names)
+    assert len(set(names)) == 4
+    assert normalize_name(["名前"]) == names[0]
+    assert normalize_name(["x", "名前"]) == f"x__{names[0]}"
 
 
 def test_colliding_attribute_names_are_disambiguated_and_recorded():
