@@ -613,26 +613,58 @@ class DynamoTableEtl(dg.Component, dg.Model, dg.Resolvable):
         previous = warehouse_sql.previous_schema_name(self.target_schema)
         with terminal_errors_fail_fast(f"swap of {new_schema} into {self.target_schema}"):
             with warehouse.transaction() as conn:
-                for table in merged.tables:
-                    if table.primary_key:
-                        conn.execute(
-                            warehouse_sql.add_primary_key(
-                                dialect, new_schema, table.to_table_spec()
-                            )
-                        )
-                views = conn.execute(
-                    warehouse_sql.dependent_views_query(dialect, previous), (previous,)
-                ).fetchall()
-                if views:
-                    raise dg.Failure(
-                        description=f"swap refused: views outside {previous} depend on it and "
-                        f"would be dropped: {views}. Recreate them on {self.target_schema}.",
-                        allow_retries=False,
-                    )
-                for statement in warehouse_sql.swap_statements(
-                    dialect, self.target_schema, new_schema
+                live = _publish_marker(conn, dialect, self.target_schema)
+                if live is not None and (
+                    live[0] > day or (live[0] == day and live[1] == context.run_id)
                 ):
-                    conn.execute(statement)
+                    # A newer date is live (a backfill of older dates must not roll readers
+                    # back), or this run's earlier attempt already swapped before a retry.
+                    conn.execute(warehouse_sql.drop_owned_schema(dialect, new_schema))
+                    swapped = False
+                else:
+                    for table in merged.tables:
+                        if table.primary_key:
+                            conn.execute(
+                                warehouse_sql.add_primary_key(
+                                    dialect, new_schema, table.to_table_spec()
+                                )
+                            )
+                    for statement in warehouse_sql.create_publish_marker(dialect, new_schema):
+                        conn.execute(statement)
+                    conn.execute(
+                        warehouse_sql.insert_publish_marker(dialect, new_schema),
+                        (day, merged.fingerprint, context.run_id),
+                    )
+                    views = conn.execute(
+                        warehouse_sql.dependent_views_query(dialect, previous), (previous,)
+                    ).fetchall()
+                    if views:
+                        raise dg.Failure(
+                            description=f"swap refused: views outside {previous} depend on it "
+                            f"and would be dropped: {views}. Recreate them on "
+                            f"{self.target_schema}.",
+                            allow_retries=False,
+                        )
+                    following = conn.execute(
+                        warehouse_sql.dependent_views_query(dialect, self.target_schema),
+                        (self.target_schema,),
+                    ).fetchall()
+                    if following:
+                        context.log.warning(
+                            f"views bound to {self.target_schema}'s tables will follow them into "
+                            f"{previous} and show the replaced version: {following}"
+                        )
+                    for statement in warehouse_sql.swap_statements(
+                        dialect, self.target_schema, new_schema
+                    ):
+                        conn.execute(statement)
+                    swapped = True
+        if not swapped:
+            assert live is not None
+            context.log.warning(
+                f"{day} passed its checks but was not swapped in: {self.target_schema} holds "
+                f"{live[0]} (published by run {live[1]})"
+            )
         seconds = time.monotonic() - started
         rows = sum(expected.values())
         main = [t for t in merged.tables if t.parent is None]
@@ -641,6 +673,8 @@ class DynamoTableEtl(dg.Component, dg.Model, dg.Resolvable):
                 "dagster/row_count": rows,
                 "published_schema": self.target_schema,
                 "previous_schema": previous,
+                "swapped_in": swapped,
+                "live_date": (day if swapped else live[0]).isoformat(),  # type: ignore[index]
                 "rows_per_table": dg.MetadataValue.json(expected),
                 "segments": self.total_segments,
                 "data_schema_fingerprint": merged.fingerprint,
@@ -764,6 +798,13 @@ def _publish_lock(warehouse: WarehouseResource, target: str, log: Any) -> Iterat
             log.info(f"another publish or rollback of {target} is running: waiting for it")
             conn.execute(warehouse_sql.advisory_lock(dialect, wait=True), (key,))
         yield  # closing the connection releases the lock
+
+
+def _publish_marker(conn: Any, dialect: warehouse_sql.Dialect, schema: str) -> Any:
+    """``(partition_date, run_id)`` of the version published in ``schema``, or None."""
+    if not conn.execute(warehouse_sql.publish_marker_exists_query(dialect), (schema,)).fetchone():
+        return None
+    return conn.execute(warehouse_sql.publish_marker_query(dialect, schema)).fetchone()
 
 
 def _is_postgres() -> bool:

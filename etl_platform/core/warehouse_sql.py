@@ -984,3 +984,52 @@ def advisory_lock(dialect: Dialect, *, wait: bool) -> sql.SQL:
         raise ValueError("advisory locks exist on PostgreSQL only")
     function = "pg_advisory_lock" if wait else "pg_try_advisory_lock"
     return sql.SQL("SELECT {}(%s)").format(sql.SQL(function))
+
+
+# --------------------------------------------------------------------------------------------
+# publish marker: which partition a published schema holds, travelling with it through swaps
+# --------------------------------------------------------------------------------------------
+
+PUBLISH_MARKER_TABLE = "_etl_publish"
+
+
+def create_publish_marker(dialect: Dialect, schema: str) -> list[sql.Composed]:
+    """``schema._etl_publish``: one row naming the partition date, the data-schema fingerprint
+    and the run that published the schema. It is renamed with the schema, so the published,
+    previous and new versions each say what they hold."""
+    dialect = parse_dialect(dialect)
+    table = qualified_name(dialect, schema, PUBLISH_MARKER_TABLE)
+    return [
+        sql.SQL("DROP TABLE IF EXISTS {}").format(table),
+        sql.SQL(
+            "CREATE TABLE {} (partition_date date NOT NULL, data_schema_fingerprint {} NOT NULL, "
+            "run_id {} NOT NULL, published_at timestamptz NOT NULL)"
+        ).format(
+            table,
+            column_type(dialect, ColumnSpec("f", ColumnKind.TEXT)),
+            column_type(dialect, ColumnSpec("r", ColumnKind.TEXT)),
+        ),
+    ]
+
+
+def insert_publish_marker(dialect: Dialect, schema: str) -> sql.Composed:
+    """Insert the marker row; execute with ``(partition_date, fingerprint, run_id)``."""
+    return sql.SQL(
+        "INSERT INTO {} (partition_date, data_schema_fingerprint, run_id, published_at) "
+        "VALUES (%s, %s, %s, CURRENT_TIMESTAMP)"
+    ).format(qualified_name(parse_dialect(dialect), schema, PUBLISH_MARKER_TABLE))
+
+
+def publish_marker_exists_query(dialect: Dialect) -> sql.Composed:
+    """One row when ``schema`` has a marker table; execute with ``(schema,)``."""
+    parse_dialect(dialect)
+    return sql.SQL(
+        "SELECT 1 FROM information_schema.tables WHERE table_schema = %s AND table_name = {}"
+    ).format(sql.Literal(PUBLISH_MARKER_TABLE))
+
+
+def publish_marker_query(dialect: Dialect, schema: str) -> sql.Composed:
+    """``(partition_date, run_id)`` of the schema's marker row."""
+    return sql.SQL(
+        "SELECT partition_date, run_id FROM {} ORDER BY published_at DESC LIMIT 1"
+    ).format(qualified_name(parse_dialect(dialect), schema, PUBLISH_MARKER_TABLE))

@@ -16,6 +16,7 @@ from psycopg import sql
 
 from etl_platform.components.dynamo_etl import DynamoTableEtl
 from etl_platform.core import s3_layout
+from etl_platform.core.warehouse_sql import PUBLISH_MARKER_TABLE
 from etl_platform.resources import platform_resources
 
 DAY = "2026-11-02"
@@ -173,13 +174,15 @@ def segment_objects(
 
 
 def schema_rows(dsn: str, schema: str) -> dict[str, list[tuple[Any, ...]]]:
-    """Every table of a warehouse schema with its rows as sorted text tuples."""
+    """Every data table of a warehouse schema (not the publish marker) with its rows as
+    sorted text tuples."""
     with psycopg.connect(dsn) as conn:
         tables = [
             r[0]
             for r in conn.execute(
-                "SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
-                (schema,),
+                "SELECT table_name FROM information_schema.tables "
+                "WHERE table_schema = %s AND table_name <> %s",
+                (schema, PUBLISH_MARKER_TABLE),
             )
         ]
         out = {}

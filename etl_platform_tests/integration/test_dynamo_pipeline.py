@@ -54,3 +54,30 @@ def test_a_date_goes_from_dynamodb_to_the_published_schema(
         }
     assert tables["order"] == 30 and tables["user"] == 30
     assert tables["order__lines"] == sum(i % 3 for i in range(1, 60, 2))
+
+
+def test_publishing_an_older_date_never_rolls_readers_back(
+    local_stack, stack_env, instance, unique_name
+):
+    make_table(unique_name, _items(20))
+    pipeline = Pipeline(make_component(unique_name, segments=1), instance)
+    assert pipeline.run_date("2026-11-05").success
+    older = pipeline.run_date("2026-11-04", schemas=False)
+    assert older.success and all(c.passed for c in older.get_asset_check_evaluations())
+    materialization = [
+        e.event_specific_data.materialization
+        for e in older.all_events
+        if e.event_type_value == "ASSET_MATERIALIZATION"
+    ][0]
+    assert materialization.metadata["swapped_in"].value is False
+    assert materialization.metadata["live_date"].value == "2026-11-05"
+    with psycopg.connect(stack_env["ETL_WAREHOUSE_DSN"]) as conn:
+        live = conn.execute(
+            f'SELECT partition_date::text FROM "{unique_name}_pub"._etl_publish'
+        ).fetchone()[0]
+        leftover = conn.execute(
+            "SELECT 1 FROM pg_namespace WHERE nspname = %s", (f"{unique_name}_pub__new",)
+        ).fetchone()
+    assert live == "2026-11-05" and leftover is None
+    newer_again = pipeline.materialize("published", "2026-11-06", raise_on_error=False)
+    assert not newer_again.success  # never extracted: refused, naming the missing manifest
