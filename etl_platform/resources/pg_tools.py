@@ -7,14 +7,16 @@ after pg_dump exits 0, so a failed or killed dump never looks like a finished on
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
+import psycopg
 from dagster import ConfigurableResource
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from .s3 import ObjectStoreResource, s3_uri
 
@@ -23,13 +25,29 @@ class PgToolError(RuntimeError):
     """pg_dump or pg_restore failed; the message names the database and carries stderr."""
 
 
+def split_password(dsn: str) -> tuple[str, str | None]:
+    """The DSN (URI or ``key=value`` form) without its password, and the password."""
+    try:
+        params = conninfo_to_dict(dsn)
+    except psycopg.ProgrammingError:
+        return "<unparseable DSN>", None
+    password = params.pop("password", None)
+    return make_conninfo(**params), None if password is None else str(password)
+
+
 def redact_dsn(dsn: str) -> str:
-    """The DSN without its password, for messages and metadata."""
-    parts = urlsplit(dsn)
-    if parts.password is None:
-        return dsn
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-    return urlunsplit(parts._replace(netloc=netloc))
+    """The DSN without its password, for messages and metadata (both DSN forms)."""
+    return split_password(dsn)[0]
+
+
+def _libpq_env(dsn: str) -> tuple[str, dict[str, str]]:
+    """The DSN for a child's argv (no password: ``ps`` shows argv) and its environment, with
+    the password as ``PGPASSWORD``."""
+    safe, password = split_password(dsn)
+    env = dict(os.environ)
+    if password is not None:
+        env["PGPASSWORD"] = password
+    return safe, env
 
 
 @dataclass(frozen=True)
@@ -67,13 +85,18 @@ class PgToolsResource(ConfigurableResource):
     ) -> DumpResult:
         """``pg_dump -Fc`` of the database at ``dsn`` streamed to ``s3://bucket/key``."""
         partial = f"{key}.partial"
-        cmd = [self.binary("pg_dump"), "--format=custom", "--no-owner", *extra_args, "-d", dsn]
-        process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        target, env = _libpq_env(dsn)
+        cmd = [self.binary("pg_dump"), "--format=custom", "--no-owner", *extra_args, "-d", target]
+        process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
         stderr = _StderrTail(process)
         try:
             store.upload_stream(process.stdout, bucket, partial)  # type: ignore[arg-type]
-        finally:
-            rc = process.wait()
+        except BaseException:
+            process.kill()  # nobody reads its stdout any more: it would block forever
+            process.wait()
+            store.delete_keys(bucket, [partial])
+            raise
+        rc = process.wait()
         if rc != 0:
             store.delete_keys(bucket, [partial])
             raise PgToolError(f"pg_dump of {redact_dsn(dsn)} failed (exit {rc}): {stderr.text()}")
@@ -94,18 +117,22 @@ class PgToolsResource(ConfigurableResource):
     ) -> None:
         """``pg_restore`` of ``s3://bucket/key`` into the database at ``dsn``, in one
         transaction (``--single-transaction``): a failed restore leaves the target as it was."""
-        cmd = [self.binary("pg_restore"), "--no-owner", "--single-transaction", "-d", dsn]
+        target, env = _libpq_env(dsn)
+        cmd = [self.binary("pg_restore"), "--no-owner", "--single-transaction", "-d", target]
         if clean:
             cmd[1:1] = ["--clean", "--if-exists"]
         process = subprocess.Popen(
-            cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env
         )
         stderr = _StderrTail(process)
-        body = store.open_stream(bucket, key)
         try:
+            body = store.open_stream(bucket, key)
             shutil.copyfileobj(body, process.stdin, length=1024 * 1024)  # type: ignore[arg-type]
         except BrokenPipeError:
             pass  # pg_restore exited early; its exit code and stderr say why
+        except BaseException:
+            process.kill()  # an S3 error: a half-fed restore must not commit
+            raise
         finally:
             if process.stdin:
                 process.stdin.close()

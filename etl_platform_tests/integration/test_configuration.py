@@ -36,8 +36,16 @@ def test_unreachable_aws_endpoint_names_the_setting(monkeypatch):
         ObjectStoreResource(max_attempts=1).get_bytes("b", "k")
 
 
-def test_unreachable_warehouse_names_the_setting():
-    warehouse = WarehouseResource(dsn="postgresql://user:secret@127.0.0.1:9/db")
+@pytest.mark.parametrize(
+    "dsn",
+    [
+        "postgresql://user:secret@127.0.0.1:9/db",
+        "host=127.0.0.1 port=9 dbname=db user=user password=secret",
+        "postgresql://127.0.0.1:9/db?user=user&password=secret",
+    ],
+)
+def test_unreachable_warehouse_names_the_setting_and_never_the_password(dsn):
+    warehouse = WarehouseResource(dsn=dsn)
     with pytest.raises(WarehouseConfigurationError, match="dsn") as info:
         with warehouse.connect():
             pass
