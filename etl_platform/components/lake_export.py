@@ -245,7 +245,10 @@ class LakeExport(dg.Component, dg.Model, dg.Resolvable):
     )
     part_mb: int = Field(default=128, ge=1, description="Target size of one Parquet part.")
     statement_timeout_seconds: int | None = Field(
-        default=None, ge=1, description="Source statement timeout for one day's query."
+        default=3600,
+        ge=1,
+        description="Source statement timeout for one day's query and counts (None: no "
+        "limit); a stuck source query fails the run instead of hanging it.",
     )
 
     @field_validator("start_date")

@@ -103,7 +103,7 @@ class LocalStack:
         state = self.state()
         if state is None:
             return {"running": False, "moto": "not started", "postgres": "not started"}
-        moto_ok = _pid_alive(state.moto_pid) and _moto_healthy(state.moto_port)
+        moto_ok = _is_our_moto(state.moto_pid, state.moto_port) and _moto_healthy(state.moto_port)
         pg_ok = _postmaster_pid(Path(state.postgres_data)) == state.postgres_pid and _pid_alive(
             state.postgres_pid
         )
@@ -164,7 +164,8 @@ class LocalStack:
         state = self.state()
         if state is None:
             return
-        _stop_process_group(state.moto_pid)
+        if _is_our_moto(state.moto_pid, state.moto_port):
+            _stop_process_group(state.moto_pid)
         pg_pid = _postmaster_pid(Path(state.postgres_data))
         if pg_pid is not None and pg_pid == state.postgres_pid and _pid_alive(pg_pid):
             # SIGINT is PostgreSQL's "fast shutdown": roll back sessions, checkpoint, exit.
@@ -219,6 +220,15 @@ class LocalStack:
             for name in DATABASES:
                 if name not in existing:
                     conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+def _is_our_moto(pid: int, port: int) -> bool:
+    """The recorded PID is still our moto server (after a reboot it may be anything else)."""
+    try:
+        cmdline = psutil.Process(pid).cmdline()
+    except psutil.Error:
+        return False
+    return "moto.server" in cmdline and str(port) in cmdline
 
 
 def _stop_process_group(pid: int, timeout_s: float = 10.0) -> None:

@@ -9,6 +9,7 @@ with jitter plus client-side rate limiting), so no call site hand-writes an AWS 
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -59,9 +60,10 @@ def boto3_client(
     endpoint_url: str | None,
     max_attempts: int,
     profile_name: str | None = None,
+    credentials: dict[str, Any] | None = None,
 ) -> Any:
     """A boto3 client with adaptive retries and bounded connect/read timeouts."""
-    session = boto3.session.Session(profile_name=profile_name)
+    session = boto3.session.Session(profile_name=profile_name, **(credentials or {}))
     config = Config(
         retries={"max_attempts": max_attempts, "mode": "adaptive"},
         connect_timeout=10,
@@ -78,14 +80,22 @@ class AwsServiceResource(ResourceWithBoto3Configuration):
 
     max_attempts: int = 8
     _clients: dict[str, Any] = PrivateAttr(default_factory=dict)
+    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
     def client(self, service: str) -> Any:
-        if service not in self._clients:
-            self._clients[service] = boto3_client(
-                service,
-                region_name=self.region_name,
-                endpoint_url=self.endpoint_url,
-                max_attempts=self.max_attempts,
-                profile_name=self.profile_name,
-            )
-        return self._clients[service]
+        with self._lock:  # boto3 sessions are not thread-safe; clients are
+            if service not in self._clients:
+                credentials = {
+                    "aws_access_key_id": self.aws_access_key_id,
+                    "aws_secret_access_key": self.aws_secret_access_key,
+                    "aws_session_token": self.aws_session_token,
+                }
+                self._clients[service] = boto3_client(
+                    service,
+                    region_name=self.region_name,
+                    endpoint_url=self.endpoint_url,
+                    max_attempts=self.max_attempts,
+                    profile_name=self.profile_name,
+                    credentials={k: v for k, v in credentials.items() if v},
+                )
+            return self._clients[service]

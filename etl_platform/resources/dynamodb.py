@@ -13,19 +13,18 @@ import base64
 from collections.abc import Iterator
 from typing import Any
 
-from pydantic import PrivateAttr
-
 from etl_platform.core.dynamo_transform import iter_wire_items
 
 from .aws_client import AwsServiceResource, naming_aws_settings
 
 RAW_BODY = "RawBody"
+RAW_BODY_HOOK = "etl_platform.keep_raw_scan_body"
 
 
 def _keep_raw_scan_body(
     response_dict: dict[str, Any], customized_response_dict: dict[str, Any], **_: Any
 ) -> None:
-    if response_dict.get("status_code") == 200:
+    if response_dict.get("status_code") == 200 and RAW_BODY not in customized_response_dict:
         customized_response_dict[RAW_BODY] = response_dict["body"]
         response_dict["body"] = b"{}"
 
@@ -41,13 +40,13 @@ class DynamoDBResource(AwsServiceResource):
     """Reads DynamoDB tables. Throttling (ProvisionedThroughputExceeded, ThrottlingException) is
     retried by the client's adaptive retry mode with backoff; pages are never re-read."""
 
-    _raw_scan_hooked: bool = PrivateAttr(default=False)
-
     def _scan_client(self) -> Any:
         client = self.client("dynamodb")
-        if not self._raw_scan_hooked:
-            client.meta.events.register("before-parse.dynamodb.Scan", _keep_raw_scan_body)
-            self._raw_scan_hooked = True
+        # unique_id: registering again (another thread, another call) is a no-op, so the hook
+        # never runs twice on one response and empties a page it already kept.
+        client.meta.events.register(
+            "before-parse.dynamodb.Scan", _keep_raw_scan_body, unique_id=RAW_BODY_HOOK
+        )
         return client
 
     def scan_segment(

@@ -62,8 +62,16 @@ class ObjectStoreResource(S3Resource):
         with naming_aws_settings(f"s3 bucket {bucket!r}", self.endpoint_url):
             try:
                 client.head_bucket(Bucket=bucket)
-            except client.exceptions.ClientError:
-                client.create_bucket(Bucket=bucket)
+            except client.exceptions.ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchBucket"):
+                    raise  # 403 and the like: not ours to create
+                region = client.meta.region_name
+                location = (
+                    {"CreateBucketConfiguration": {"LocationConstraint": region}}
+                    if region and region != "us-east-1"
+                    else {}
+                )
+                client.create_bucket(Bucket=bucket, **location)
 
     def upload_stream(
         self, fileobj: IO[bytes], bucket: str, key: str, content_type: str | None = None

@@ -44,9 +44,13 @@ def _gunzipped_chunks(open_body: Callable[[], IO[bytes]], uri: str) -> Iterator[
 
     def produce() -> None:
         try:
-            with _gzip.GzipFile(fileobj=open_body()) as body:
-                while not stop.is_set() and (chunk := body.read(COPY_CHUNK_BYTES)):
-                    chunks.put(chunk)
+            raw = open_body()
+            try:
+                with _gzip.GzipFile(fileobj=raw) as body:
+                    while not stop.is_set() and (chunk := body.read(COPY_CHUNK_BYTES)):
+                        chunks.put(chunk)
+            finally:
+                raw.close()  # GzipFile leaves the S3 body (and its connection) open
             chunks.put(None)
         except BaseException as exc:  # handed to the consumer, which re-raises it
             chunks.put(exc)
