@@ -129,9 +129,9 @@ class _PartStats:
 
 @dataclass
 class _MeasuringSink:
-    """Uploads each part with :class:`S3UploadSink` after reading its local footer."""
+    """Uploads each part through ``upload`` after reading its local footer."""
 
-    inner: le.S3UploadSink
+    inner: Callable[[le.FinishedPart], str]
     stats: _PartStats = field(default_factory=_PartStats)
 
     def __call__(self, part: le.FinishedPart) -> str:
@@ -649,7 +649,15 @@ class LakeExport(dg.Component, dg.Model, dg.Resolvable):
         """Export, upload, delete stale parts, add the Glue partition; returns the
         materialization metadata, the day's part keys and the rows written."""
         prefix = le.partition_prefix(self.prefix, table.lake_table, day)
-        sink = _MeasuringSink(le.S3UploadSink(s3.client(), self.bucket, prefix))
+
+        def upload(part: le.FinishedPart) -> str:
+            key = prefix + part.name
+            with open(part.path, "rb") as body:
+                s3.upload_stream(body, self.bucket, key, "application/vnd.apache.parquet")
+            part.path.unlink(missing_ok=True)
+            return key
+
+        sink = _MeasuringSink(upload)
         started = time.monotonic()
         last_log = [started]
 

@@ -11,7 +11,7 @@ Public API, in the order a daily asset uses it::
     window = day_window(day)
     key_prefix = partition_prefix(prefix, lake_table, day)    # PREFIX/TABLE/year=/month=/day=/
     result = export_day(uri, "public.orders", "created_at", window,
-                        sink=S3UploadSink(s3_client, bucket, key_prefix))
+                        sink=upload_part)   # e.g. ObjectStoreResource.upload_stream
     stale = stale_part_keys(keys_listed_under(key_prefix), result.locations)  # delete these
     location = s3_uri(bucket, table_location(prefix, lake_table))
     glue_table_input(lake_table, result.schema, location)      # create_table / update_table
@@ -88,7 +88,6 @@ __all__ = [
     "PgColumn",
     "ReadBackError",
     "ReadBackReport",
-    "S3UploadSink",
     "TableRef",
     "UnsupportedColumnError",
     "ValueOutOfRangeError",
@@ -665,34 +664,6 @@ class LocalDirectorySink:
         return str(target)
 
 
-class S3UploadSink:
-    """Uploads each part to ``s3://bucket/key_prefix + part.name`` (boto3 ``upload_file``:
-    multipart, retried by boto3) and deletes the local file. Locations are the keys.
-
-    ``client`` is any boto3 S3 client (duck-typed: only ``upload_file`` is used)."""
-
-    def __init__(
-        self,
-        client: Any,
-        bucket: str,
-        key_prefix: str,
-        *,
-        extra_args: Mapping[str, Any] | None = None,
-    ) -> None:
-        self.client = client
-        self.bucket = bucket
-        self.key_prefix = (
-            key_prefix if key_prefix.endswith("/") or not key_prefix else key_prefix + "/"
-        )
-        self.extra_args = dict(extra_args or {})
-
-    def __call__(self, part: FinishedPart) -> str:
-        key = self.key_prefix + part.name
-        self.client.upload_file(str(part.path), self.bucket, key, ExtraArgs=self.extra_args or None)
-        part.path.unlink(missing_ok=True)
-        return key
-
-
 # --------------------------------------------------------------------------------------------
 # Export
 
@@ -721,7 +692,7 @@ class ExportResult:
 
     @property
     def locations(self) -> list[str]:
-        """The sink's location of every part (S3 keys with :class:`S3UploadSink`)."""
+        """The sink's location of every part (S3 keys with an S3 uploading sink)."""
         return [p.location for p in self.parts]
 
     @property

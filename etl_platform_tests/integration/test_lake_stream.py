@@ -481,8 +481,12 @@ def test_s3_upload_glue_partition_and_rerun_overwrites(conn, pg_uri, tname, moto
     _fill(conn, tname, 2500)
     prefix = le.partition_prefix(lake_prefix, tname, DAY)
 
+    def sink(part: le.FinishedPart) -> str:
+        s3.upload_file(str(part.path), bucket, prefix + part.name)
+        part.path.unlink()
+        return prefix + part.name
+
     def export(**kw) -> le.ExportResult:
-        sink = le.S3UploadSink(s3, bucket, prefix)
         return le.export_day(
             pg_uri, tname, "ts", WINDOW, sink=sink, unconstrained_numeric=(38, 20), **kw
         )
