@@ -34,7 +34,6 @@ from etl_platform.core.dynamo_schema import (
     observe,
 )
 from etl_platform.core.segment_extract import extract_segment
-from etl_platform.core.table_spec import ColumnKind
 from etl_platform.resources import DynamoDBResource, ObjectStoreResource, WarehouseResource
 from etl_platform.resources.s3 import s3_uri
 
@@ -434,8 +433,8 @@ class DynamoTableEtl(dg.Component, dg.Model, dg.Resolvable):
             loaded: dict[str, int] = {}
             with terminal_errors_fail_fast(f"staging load of segment {segment} of {day}"):
                 with warehouse.transaction() as conn:
-                    conn.execute(warehouse_sql.drop_owned_schema(dialect, schema))
-                    conn.execute(warehouse_sql.create_schema(dialect, schema))
+                    for statement in warehouse_sql.recreate_owned_schema(dialect, schema):
+                        conn.execute(statement)
                     for table in schema_set.tables:
                         spec = table.to_table_spec()
                         for statement in warehouse_sql.create_table(
@@ -581,8 +580,8 @@ class DynamoTableEtl(dg.Component, dg.Model, dg.Resolvable):
                 expected[table] = expected.get(table, 0) + entry["rows"]
         with terminal_errors_fail_fast(f"centralize of {day} into {new_schema}"):
             with warehouse.transaction() as conn:
-                conn.execute(warehouse_sql.drop_owned_schema(dialect, new_schema))
-                conn.execute(warehouse_sql.create_schema(dialect, new_schema))
+                for statement in warehouse_sql.recreate_owned_schema(dialect, new_schema):
+                    conn.execute(statement)
                 for table in merged.tables:
                     spec = table.to_table_spec()
                     per_segment = {}
@@ -856,7 +855,6 @@ def _schemas_markdown(schema_set: DataSchemaSet) -> str:
         lines.append("| column | type | attribute path |")
         lines.append("|---|---|---|")
         for c in table.columns:
-            kind = c.type_label if c.kind is not ColumnKind.DECIMAL else c.type_label
-            lines.append(f"| {c.name} | {kind} | {'.'.join(c.path)} |")
+            lines.append(f"| {c.name} | {c.type_label} | {'.'.join(c.path)} |")
         lines.append("")
     return "\n".join(lines)

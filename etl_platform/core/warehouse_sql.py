@@ -375,6 +375,12 @@ def drop_owned_schema(dialect: Dialect, schema: str) -> sql.Composed:
 # --------------------------------------------------------------------------------------------
 
 
+def recreate_owned_schema(dialect: Dialect, schema: str) -> list[sql.Composed]:
+    """Drop (cascade) and create a schema the platform owns: a pristine staging or new schema.
+    Run in the transaction that fills it, so a failure leaves the previous content."""
+    return [drop_owned_schema(dialect, schema), create_schema(dialect, schema)]
+
+
 def create_table(
     dialect: Dialect, schema: str | None, spec: TableSpec, *, primary_key: bool = True
 ) -> list[sql.Composed]:

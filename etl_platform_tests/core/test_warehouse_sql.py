@@ -613,3 +613,13 @@ def test_advisory_lock_sql_and_stable_keys():
     assert "pg_try_advisory_lock" in advisory_lock(Dialect.POSTGRES, wait=False).as_string(None)
     with pytest.raises(ValueError, match="PostgreSQL only"):
         advisory_lock(Dialect.REDSHIFT, wait=True)
+
+
+def test_recreate_owned_schema_drops_then_creates_and_refuses_foreign_schemas():
+    from etl_platform.core.warehouse_sql import Dialect, recreate_owned_schema
+
+    drop, create = recreate_owned_schema(Dialect.POSTGRES, "pub__new")
+    assert drop.as_string(None) == 'DROP SCHEMA IF EXISTS "pub__new" CASCADE'
+    assert create.as_string(None) == 'CREATE SCHEMA IF NOT EXISTS "pub__new"'
+    with pytest.raises(ValueError):
+        recreate_owned_schema(Dialect.POSTGRES, "public")
