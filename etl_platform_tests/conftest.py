@@ -24,6 +24,16 @@ def stack_dir() -> Path:
     return Path(tempfile.mkdtemp(prefix="etl_stack_"))
 
 
+@pytest.fixture
+def own_stack_dir() -> Iterator[Path]:
+    """A stack directory for one test (see :func:`stack_dir`), removed afterwards."""
+    root = stack_dir()
+    try:
+        yield root
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def local_stack() -> Iterator[LocalStack]:
     root = stack_dir()

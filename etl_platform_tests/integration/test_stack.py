@@ -8,8 +8,6 @@ import sys
 
 import psutil
 
-from etl_platform_tests.conftest import stack_dir
-
 
 def _cli(local_dir, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "ETL_"))}
@@ -31,8 +29,8 @@ def _processes_under(path) -> list[psutil.Process]:
     return found
 
 
-def test_stack_up_is_idempotent_and_down_leaves_no_process():
-    local_dir = stack_dir() / "local"
+def test_stack_up_is_idempotent_and_down_leaves_no_process(own_stack_dir):
+    local_dir = own_stack_dir / "local"
     first = _cli(local_dir, "stack", "up")
     assert first.returncode == 0, first.stderr
     state_text = (local_dir / "stack.json").read_text()
@@ -67,7 +65,7 @@ def test_stack_down_without_a_stack_is_a_no_op(tmp_path):
     assert _cli(tmp_path / "none", "stack", "down").returncode == 0
 
 
-def test_dev_serves_the_ui_and_ctrl_c_leaves_no_process(tmp_path):
+def test_dev_serves_the_ui_and_ctrl_c_leaves_no_process(tmp_path, own_stack_dir):
     """`etl-platform dev` (behind `make dev`): stack + demo + UI; SIGINT stops all of it."""
     import json
     import signal
@@ -78,7 +76,7 @@ def test_dev_serves_the_ui_and_ctrl_c_leaves_no_process(tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    local_dir = stack_dir() / "local"
+    local_dir = own_stack_dir / "local"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "ETL_"))}
     env["DAGSTER_HOME"] = str(tmp_path / "dagster_home")
     process = subprocess.Popen(
