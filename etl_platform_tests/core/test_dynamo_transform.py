@@ -33,23 +33,10 @@ from etl_platform.core.dynamo_transform import (
 from etl_platform.core.table_spec import ColumnKind
 
 from .test_csv_encoding import parse_pg_csv
-from .test_dynamo_schema import items_strategy
+from .test_dynamo_schema import CONFIG, N, S, item, items_strategy
 
-CONFIG = SchemaConfig(table="things", hash_key="pk", range_key="sk")
 # What PostgreSQL's numeric input accepts without an exponent.
 PG_NUMERIC = re.compile(r"-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
-
-
-def S(v):
-    return {"S": v}
-
-
-def N(v):
-    return {"N": v}
-
-
-def item(pk="A", sk="1", **attrs):
-    return {"pk": S(pk), "sk": S(sk), **attrs}
 
 
 def rows_by_column(schema_set, items, table="things", **kw):

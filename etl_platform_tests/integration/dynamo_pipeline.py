@@ -191,3 +191,23 @@ def schema_rows(dsn: str, schema: str) -> dict[str, list[tuple[Any, ...]]]:
             rows = conn.execute(sql.SQL("SELECT * FROM {}").format(name)).fetchall()
             out[table] = sorted(tuple("" if v is None else repr(v) for v in r) for r in rows)
         return out
+
+
+def entity_items(n: int, start: int = 0, tag: str | None = "v1") -> list[dict]:
+    """ORDER items (with a list of lines: child table ``order__lines``) and USER items."""
+    out = []
+    for i in range(start, start + n):
+        kind = "ORDER" if i % 2 else "USER"
+        item = {
+            "pk": {"S": f"P{i:05d}"},
+            "sk": {"S": f"{kind}#{i}"},
+            "n": {"N": str(i)},
+        }
+        if tag is not None:
+            item["tag"] = {"S": tag}
+        if kind == "ORDER":
+            item["lines"] = {"L": [{"M": {"sku": {"S": f"s{j}"}}} for j in range(i % 3)]}
+        else:
+            item["profile"] = {"M": {"name": {"S": f"user {i}"}, "age": {"N": "42"}}}
+        out.append(item)
+    return out

@@ -24,6 +24,7 @@ from etl_platform.core import s3_layout
 from .dynamo_pipeline import (
     DAY,
     Pipeline,
+    entity_items,
     failure_text,
     make_component,
     make_table,
@@ -165,25 +166,6 @@ def test_segment_extract_killed_mid_upload_reruns_to_identical_objects_and_rows(
 # -- publish: failure before the swap, rollback, readers ------------------------------------
 
 
-def _entity_items(n: int, start: int = 0, tag: str = "v1") -> list[dict]:
-    """ORDER items (with a list of lines: child table ``order__lines``) and USER items."""
-    out = []
-    for i in range(start, start + n):
-        kind = "ORDER" if i % 2 else "USER"
-        item = {
-            "pk": {"S": f"P{i:05d}"},
-            "sk": {"S": f"{kind}#{i}"},
-            "n": {"N": str(i)},
-            "tag": {"S": tag},
-        }
-        if kind == "ORDER":
-            item["lines"] = {"L": [{"M": {"sku": {"S": f"s{j}"}}} for j in range(i % 3)]}
-        else:
-            item["profile"] = {"M": {"name": {"S": f"user {i}"}, "age": {"N": "42"}}}
-        out.append(item)
-    return out
-
-
 def _put(table: str, items: list[dict]) -> None:
     client = boto3.client("dynamodb")
     for item in items:
@@ -210,7 +192,7 @@ def test_a_publish_failing_between_centralize_and_swap_leaves_the_published_sche
     local_stack, stack_env, instance, unique_name
 ):
     dsn = stack_env["ETL_WAREHOUSE_DSN"]
-    make_table(unique_name, _entity_items(60))
+    make_table(unique_name, entity_items(60))
     component = make_component(unique_name, segments=2, entity_rule={"attribute": "sk"})
     pipeline = Pipeline(component, instance)
     assert pipeline.run_date().success
@@ -220,7 +202,7 @@ def test_a_publish_failing_between_centralize_and_swap_leaves_the_published_sche
 
     # Version B differs from A (more items, changed values), then one staged segment is
     # corrupted: a duplicate key row, as a half-retried load would leave it.
-    _put(unique_name, _entity_items(60, tag="v2") + _entity_items(20, start=60, tag="v2"))
+    _put(unique_name, entity_items(60, tag="v2") + entity_items(20, start=60, tag="v2"))
     _extract_and_stage(pipeline)
     staging = component.staging_schema(datetime.fromisoformat(DAY).date(), 0)
     with psycopg.connect(dsn) as conn:
@@ -247,12 +229,12 @@ def test_the_rollback_job_restores_the_previous_version_and_a_second_run_rolls_f
     local_stack, stack_env, instance, unique_name
 ):
     dsn = stack_env["ETL_WAREHOUSE_DSN"]
-    make_table(unique_name, _entity_items(40))
+    make_table(unique_name, entity_items(40))
     component = make_component(unique_name, segments=2, entity_rule={"attribute": "sk"})
     pipeline = Pipeline(component, instance)
     assert pipeline.run_date(DAY).success
     version_a = schema_rows(dsn, component.target_schema)
-    _put(unique_name, _entity_items(40, tag="v2") + _entity_items(10, start=40, tag="v2"))
+    _put(unique_name, entity_items(40, tag="v2") + entity_items(10, start=40, tag="v2"))
     assert pipeline.run_date("2026-11-03", schemas=False).success
     version_b = schema_rows(dsn, component.target_schema)
     assert version_b != version_a and len(version_b["user"]) == 25
@@ -271,7 +253,7 @@ def test_a_reader_during_three_publishes_never_sees_an_error_an_empty_or_a_parti
     local_stack, stack_env, instance, unique_name
 ):
     dsn = stack_env["ETL_WAREHOUSE_DSN"]
-    make_table(unique_name, _entity_items(800))
+    make_table(unique_name, entity_items(800))
     component = make_component(unique_name, segments=2, entity_rule={"attribute": "sk"})
     pipeline = Pipeline(component, instance)
     assert pipeline.run_date().success
@@ -322,12 +304,12 @@ def test_two_publishes_of_the_same_target_at_once_both_succeed_one_after_the_oth
     publish processes are waiting inside the warehouse, then released together."""
     dsn = stack_env["ETL_WAREHOUSE_DSN"]
     days = ["2026-11-03", "2026-11-04"]
-    make_table(unique_name, _entity_items(200))
+    make_table(unique_name, entity_items(200))
     component = make_component(unique_name, segments=2, entity_rule={"attribute": "sk"})
     pipeline = Pipeline(component, instance)
     pipeline.materialize("data_schemas")
     _extract_and_stage(pipeline, days[0])
-    _put(unique_name, _entity_items(200, tag="v2") + _entity_items(50, start=200, tag="v2"))
+    _put(unique_name, entity_items(200, tag="v2") + entity_items(50, start=200, tag="v2"))
     _extract_and_stage(pipeline, days[1])
     staged = [
         sql.Identifier(component.staging_schema(datetime.fromisoformat(d).date(), s), t)
@@ -440,7 +422,7 @@ TYPE_CHANGE = {
 def test_policy_fail_names_the_item_key_and_attribute_path(
     local_stack, instance, unique_name, item, path
 ):
-    make_table(unique_name, _entity_items(30))
+    make_table(unique_name, entity_items(30))
     component = make_component(
         unique_name, segments=2, entity_rule={"attribute": "sk"}, unknown_attributes="fail"
     )
@@ -462,7 +444,7 @@ def test_policy_evolve_widens_caches_and_publishes_new_and_retyped_attributes(
     local_stack, stack_env, instance, unique_name
 ):
     dsn = stack_env["ETL_WAREHOUSE_DSN"]
-    make_table(unique_name, _entity_items(30))
+    make_table(unique_name, entity_items(30))
     component = make_component(
         unique_name, segments=2, entity_rule={"attribute": "sk"}, unknown_attributes="evolve"
     )

@@ -6,7 +6,7 @@ import dagster as dg
 import psycopg
 import pytest
 
-from .dynamo_pipeline import Pipeline, make_component, make_table
+from .dynamo_pipeline import Pipeline, entity_items, make_component, make_table
 
 
 @pytest.fixture
@@ -15,23 +15,10 @@ def instance():
         yield inst
 
 
-def _items(n: int) -> list[dict]:
-    out = []
-    for i in range(n):
-        kind = "ORDER" if i % 2 else "USER"
-        item = {"pk": {"S": f"P{i:04d}"}, "sk": {"S": f"{kind}#{i}"}, "n": {"N": str(i)}}
-        if kind == "ORDER":
-            item["lines"] = {"L": [{"M": {"sku": {"S": f"s{j}"}}} for j in range(i % 3)]}
-        else:
-            item["profile"] = {"M": {"name": {"S": f"user {i}"}, "age": {"N": "42"}}}
-        out.append(item)
-    return out
-
-
 def test_a_date_goes_from_dynamodb_to_the_published_schema(
     local_stack, stack_env, instance, unique_name
 ):
-    make_table(unique_name, _items(60))
+    make_table(unique_name, entity_items(60, tag=None))
     pipeline = Pipeline(
         make_component(unique_name, segments=2, entity_rule={"attribute": "sk"}), instance
     )
@@ -59,7 +46,7 @@ def test_a_date_goes_from_dynamodb_to_the_published_schema(
 def test_publishing_an_older_date_never_rolls_readers_back(
     local_stack, stack_env, instance, unique_name
 ):
-    make_table(unique_name, _items(20))
+    make_table(unique_name, entity_items(20, tag=None))
     pipeline = Pipeline(make_component(unique_name, segments=1), instance)
     assert pipeline.run_date("2026-11-05").success
     older = pipeline.run_date("2026-11-04", schemas=False)
