@@ -1,21 +1,27 @@
-"""How pipeline steps retry and fail, built once from ``core.retry`` for every component.
+"""How pipeline steps retry and fail: the platform's one failure policy, for every component.
 
 Dagster's ``RetryPolicy`` re-runs a step on any exception; the platform only wants that for
-transient errors (throttling, connection loss, serialization failures, lock timeouts). Terminal
-errors are re-raised as ``dg.Failure(allow_retries=False)`` so a bad item or a broken query fails
-the run at once, visibly, instead of being retried into the same wall.
+transient errors (throttling, connection loss, serialization failures, lock timeouts). A step
+function is wrapped whole by :func:`step_failure_policy`: terminal errors become
+``dg.Failure(allow_retries=False)``, so a bad item or a broken query fails the run at once, visibly,
+instead of being retried into the same wall (and rescanning a segment on every try).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+import inspect
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any, TypeVar
 
 import dagster as dg
 
 from etl_platform.core.retry import RetrySettings, classify
 
 STEP_RETRIES = RetrySettings()
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def step_retry_policy(settings: RetrySettings = STEP_RETRIES) -> dg.RetryPolicy:
@@ -30,9 +36,7 @@ def step_retry_policy(settings: RetrySettings = STEP_RETRIES) -> dg.RetryPolicy:
 
 
 @contextmanager
-def terminal_errors_fail_fast(what: str) -> Iterator[None]:
-    """Let transient errors propagate (the step's RetryPolicy retries them); turn terminal ones
-    into a non-retryable ``dg.Failure`` whose description names ``what`` was being done."""
+def _terminal_errors_fail_fast(what: str) -> Iterator[None]:
     try:
         yield
     except dg.Failure:
@@ -43,3 +47,32 @@ def terminal_errors_fail_fast(what: str) -> Iterator[None]:
         raise dg.Failure(
             description=f"{what}: {type(exc).__name__}: {exc}", allow_retries=False
         ) from exc
+
+
+def step_failure_policy(what: str) -> Callable[[F], F]:
+    """Wrap a step function's whole body: transient errors propagate (the step's
+    ``RetryPolicy`` retries them), terminal ones fail the step at once with a description that
+    starts with ``what`` and carries the error, which names the bad input."""
+
+    def decorate(fn: F) -> F:
+        if inspect.isgeneratorfunction(fn):
+
+            @functools.wraps(fn)
+            def generator(*args: Any, **kwargs: Any) -> Any:
+                with _terminal_errors_fail_fast(what):
+                    yield from fn(*args, **kwargs)
+
+            return generator  # type: ignore[return-value]
+
+        @functools.wraps(fn)
+        def plain(*args: Any, **kwargs: Any) -> Any:
+            with _terminal_errors_fail_fast(what):
+                return fn(*args, **kwargs)
+
+        return plain  # type: ignore[return-value]
+
+    return decorate
+
+
+# Kept for the step modules being moved onto the decorator; new code uses step_failure_policy.
+terminal_errors_fail_fast = _terminal_errors_fail_fast
