@@ -61,6 +61,8 @@ def boto3_client(
     max_attempts: int,
     profile_name: str | None = None,
     credentials: dict[str, Any] | None = None,
+    use_ssl: bool = True,
+    verify: bool | str | None = None,
 ) -> Any:
     """A boto3 client with adaptive retries and bounded connect/read timeouts."""
     session = boto3.session.Session(profile_name=profile_name, **(credentials or {}))
@@ -71,8 +73,33 @@ def boto3_client(
     )
     with naming_aws_settings(service, endpoint_url):
         return session.client(
-            service, region_name=region_name, endpoint_url=endpoint_url, config=config
+            service,
+            region_name=region_name,
+            endpoint_url=endpoint_url,
+            config=config,
+            use_ssl=use_ssl,
+            verify=verify,
         )
+
+
+def client_for(resource: Any, service: str) -> Any:
+    """A client built from a dagster-aws resource's settings (region, endpoint, attempts,
+    profile, keys): the one factory for every AWS client of the platform, S3 included."""
+    credentials = {
+        "aws_access_key_id": resource.aws_access_key_id,
+        "aws_secret_access_key": resource.aws_secret_access_key,
+        "aws_session_token": resource.aws_session_token,
+    }
+    return boto3_client(
+        service,
+        region_name=resource.region_name,
+        endpoint_url=resource.endpoint_url,
+        max_attempts=resource.max_attempts,
+        profile_name=resource.profile_name,
+        credentials={k: v for k, v in credentials.items() if v},
+        use_ssl=getattr(resource, "use_ssl", True),
+        verify=getattr(resource, "verify", None),
+    )
 
 
 class AwsServiceResource(ResourceWithBoto3Configuration):
@@ -85,17 +112,5 @@ class AwsServiceResource(ResourceWithBoto3Configuration):
     def client(self, service: str) -> Any:
         with self._lock:  # boto3 sessions are not thread-safe; clients are
             if service not in self._clients:
-                credentials = {
-                    "aws_access_key_id": self.aws_access_key_id,
-                    "aws_secret_access_key": self.aws_secret_access_key,
-                    "aws_session_token": self.aws_session_token,
-                }
-                self._clients[service] = boto3_client(
-                    service,
-                    region_name=self.region_name,
-                    endpoint_url=self.endpoint_url,
-                    max_attempts=self.max_attempts,
-                    profile_name=self.profile_name,
-                    credentials={k: v for k, v in credentials.items() if v},
-                )
+                self._clients[service] = client_for(self, service)
             return self._clients[service]

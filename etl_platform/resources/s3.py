@@ -15,7 +15,7 @@ from boto3.s3.transfer import TransferConfig
 from dagster_aws.s3 import S3Resource
 from pydantic import PrivateAttr
 
-from .aws_client import naming_aws_settings
+from .aws_client import client_for, naming_aws_settings
 
 
 def split_s3_uri(uri: str) -> tuple[str, str]:
@@ -35,12 +35,13 @@ class ObjectStoreResource(S3Resource):
 
     multipart_threshold_mb: int = 16
     multipart_chunk_mb: int = 8
+    max_attempts: int = 8
     _client: Any = PrivateAttr(default=None)
 
     def client(self) -> Any:
+        """S3 from the same factory as every other AWS client (adaptive retries, timeouts)."""
         if self._client is None:
-            with naming_aws_settings("s3", self.endpoint_url):
-                self._client = self.get_client()
+            self._client = client_for(self, "s3")
         return self._client
 
     def _transfer_config(self) -> TransferConfig:
