@@ -22,7 +22,7 @@ from pathlib import Path
 import psycopg
 
 from etl_platform.core.csv_encoding import CsvGzipWriter
-from etl_platform.core.warehouse_sql import copy_from_stdin
+from etl_platform.core.warehouse import copy_from_stdin
 from etl_platform.local.stack import LocalStack
 
 COLUMNS = ("id", "name", "amount", "note", "created_at", "flag")

@@ -19,7 +19,8 @@ import dagster as dg
 from dagster import AssetExecutionContext, OpExecutionContext
 from pydantic import Field
 
-from etl_platform.core import s3_layout, warehouse_sql
+from etl_platform.core import s3_layout
+from etl_platform.core import warehouse as warehouse_sql
 from etl_platform.core.dynamo_schema import (
     ColumnRole,
     DataSchemaSet,
@@ -783,7 +784,7 @@ def _publish_lock(warehouse: WarehouseResource, target: str, log: Any) -> Iterat
     a connection of its own, held until the block ends and released by the server if the
     worker dies. Redshift has no advisory locks: not guarded here (give the ``published``
     runs of one target a concurrency limit of 1)."""
-    if warehouse.sql_dialect is not warehouse_sql.Dialect.POSTGRES:
+    if warehouse.sql_dialect.publish_lock is not warehouse_sql.PublishLock.ADVISORY_LOCK:
         yield
         return
     dialect = warehouse.sql_dialect

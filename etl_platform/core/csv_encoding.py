@@ -7,15 +7,18 @@ losslessly on PostgreSQL and Redshift.
   is, quoted when it holds a quote, comma, ``\\n`` or ``\\r`` (so ``nan``, ``NULL`` and ``\\N``
   are plain data, and multi-line text survives);
 * a lone ``\\.`` field is quoted (PostgreSQL would read it unquoted as end-of-data);
-* ``null="\\x00"`` writes NULL as a lone NUL byte instead (Redshift ``NULL AS '\\000'``, which
-  keeps NULL apart from the empty string there); a NUL inside data is then refused.
+* the NULL marker and the text of binary values are the warehouse dialect's
+  (:attr:`~etl_platform.core.warehouse.Dialect.csv_null`, ``csv_binary_prefix``), PostgreSQL's
+  by default: a dialect whose ``csv_null`` is ``"\\x00"`` gets NULL as a lone NUL byte
+  (Redshift ``NULL AS '\\000'``, which keeps NULL apart from the empty string there); a NUL
+  inside data is then refused.
 
 Values are ``str`` (written as is) or ``None``; ``bool`` becomes ``true``/``false``, ``bytes``
-PostgreSQL hex ``\\x...``, anything else ``str(value)``. The writer streams: rows are encoded
-in chunks of about a MiB and compressed (ISA-L's deflate when the ``isal`` package is present,
-else zlib; same gzip format) into any binary file-like, e.g. a temporary file or an S3
-multipart upload stream; memory stays bounded by a few chunks. Output is deterministic (the
-gzip header carries no name or time).
+hex with the dialect's prefix (PostgreSQL ``\\x...``), anything else ``str(value)``. The
+writer streams: rows are encoded in chunks of about a MiB and compressed (ISA-L's deflate when
+the ``isal`` package is present, else zlib; same gzip format) into any binary file-like, e.g. a
+temporary file or an S3 multipart upload stream; memory stays bounded by a few chunks. Output
+is deterministic (the gzip header carries no name or time).
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import IO, Any
+
+from etl_platform.core.warehouse.dialect import Dialect
 
 __all__ = ["CsvGzipWriter", "CsvStats", "encode_csv", "write_csv_gzip"]
 
@@ -64,7 +69,7 @@ def _quote(value: str) -> str:
     return '"' + value.replace('"', '""') + '"'
 
 
-def _text(value: Any) -> str:
+def _text(value: Any, dialect: Dialect) -> str:
     if isinstance(value, str):
         return value
     if value is True:
@@ -72,15 +77,16 @@ def _text(value: Any) -> str:
     if value is False:
         return "false"
     if isinstance(value, (bytes, bytearray, memoryview)):
-        return "\\x" + bytes(value).hex()
+        return dialect.binary_text(value)
     return str(value)
 
 
-def _field(value: Any, null: str) -> str:
+def _field(value: Any, dialect: Dialect) -> str:
     """One field, any value type (the slow path)."""
+    null = dialect.csv_null
     if value is None:
         return null
-    text = _text(value)
+    text = _text(value, dialect)
     if (
         not text
         or '"' in text
@@ -94,7 +100,8 @@ def _field(value: Any, null: str) -> str:
     return text
 
 
-def _encode_lines_slow(rows: Sequence[Sequence[Any]], width: int, null: str) -> list[str]:
+def _encode_lines_slow(rows: Sequence[Sequence[Any]], width: int, dialect: Dialect) -> list[str]:
+    null = dialect.csv_null
     lines = []
     for number, row in enumerate(rows):
         if len(row) != width:
@@ -103,7 +110,7 @@ def _encode_lines_slow(rows: Sequence[Sequence[Any]], width: int, null: str) -> 
             raise ValueError(
                 f"CSV row {number} holds a NUL character, which is the NULL marker: {row!r}"
             )
-        lines.append(",".join([_field(v, null) for v in row]))
+        lines.append(",".join([_field(v, dialect) for v in row]))
     return lines
 
 
@@ -133,29 +140,34 @@ def _row_encoder(plain: tuple[bool, ...], utf8: bool = False) -> Callable[[Seque
 def _encode_lines(
     rows: Sequence[Sequence[Any]],
     width: int,
-    null: str,
+    dialect: Dialect,
     plain: tuple[bool, ...] | None = None,
     utf8: bool = False,
 ) -> list:
     """CSV lines (without line ends) of ``rows``: generated code for ``str``/``None`` rows of
-    width >= 2 with the default NULL, else the general path."""
-    if null or width < 2:
-        lines = _encode_lines_slow(rows, width, null)
+    width >= 2 with the empty NULL marker, else the general path."""
+    if dialect.csv_null or width < 2:
+        lines = _encode_lines_slow(rows, width, dialect)
     else:
         try:
             return _row_encoder(plain or (False,) * width, utf8)(rows)
         except (TypeError, ValueError, AttributeError):
-            lines = _encode_lines_slow(rows, width, null)
+            lines = _encode_lines_slow(rows, width, dialect)
     return [line.encode() for line in lines] if utf8 else lines
 
 
-def encode_csv(rows: Iterable[Sequence[Any]], *, width: int | None = None, null: str = "") -> str:
-    """CSV text of ``rows`` (each line ends with ``\\n``); uncompressed, for tests and small
-    payloads."""
+def encode_csv(
+    rows: Iterable[Sequence[Any]],
+    *,
+    width: int | None = None,
+    dialect: Dialect = Dialect.POSTGRES,
+) -> str:
+    """CSV text of ``rows`` (each line ends with ``\\n``) for ``dialect``; uncompressed, for
+    tests and small payloads."""
     rows = list(rows)
     if not rows:
         return ""
-    lines = _encode_lines(rows, len(rows[0]) if width is None else width, null)
+    lines = _encode_lines(rows, len(rows[0]) if width is None else width, dialect)
     return "\n".join(lines) + "\n"
 
 
@@ -163,8 +175,10 @@ class CsvGzipWriter:
     """Streams rows as gzip CSV into ``fileobj`` (a binary file-like with ``write``).
 
     ``columns`` fixes the row width (and the header when ``header=True``); without it the first
-    row does. ``plain`` flags columns whose values never need quoting and are never the empty
-    string (numbers, booleans, hex, timestamps): they skip the quoting checks.
+    row does. ``dialect`` (the warehouse the file is for) decides the NULL marker and the text
+    of binary values; PostgreSQL's by default. ``plain`` flags columns whose values never need
+    quoting and are never the empty string (numbers, booleans, hex, timestamps): they skip the
+    quoting checks.
     ``compresslevel`` is zlib's 1-9 (1, the default, favours speed: staging files are
     transient). ``background=True`` compresses and writes on a helper thread, which pays off
     only when a CPU core is otherwise idle.
@@ -180,14 +194,12 @@ class CsvGzipWriter:
         *,
         columns: Sequence[str] | None = None,
         header: bool = False,
-        null: str = "",
+        dialect: Dialect = Dialect.POSTGRES,
         plain: Sequence[bool] | None = None,
         compresslevel: int = 1,
         chunk_bytes: int = _CHUNK_BYTES,
         background: bool = False,
     ) -> None:
-        if null not in ("", "\x00"):
-            raise ValueError(f"NULL marker must be '' or '\\x00', got {null!r}")
         if header and not columns:
             raise ValueError("a CSV header needs the column names")
         if columns is not None and not columns:
@@ -197,7 +209,7 @@ class CsvGzipWriter:
         self._fileobj = fileobj
         self._width = len(columns) if columns is not None else (len(plain) if plain else None)
         self._plain = tuple(bool(p) for p in plain) if plain is not None else None
-        self._null = null
+        self._dialect = dialect
         self._chunk_bytes = max(1, chunk_bytes)
         self._compressor = _compressor(compresslevel)
         self._lines: list[bytes] = []
@@ -217,7 +229,7 @@ class CsvGzipWriter:
             self._thread.start()
         if header:
             assert columns is not None
-            self._lines.append(",".join(_field(c, "") for c in columns).encode("utf-8"))
+            self._lines.append(",".join(_field(c, dialect) for c in columns).encode("utf-8"))
             self._buffered += len(self._lines[-1])
 
     @property
@@ -241,7 +253,7 @@ class CsvGzipWriter:
             if self._width == 0:
                 raise ValueError("a CSV row needs at least one field")
         try:
-            data = _encode_lines(rows, self._width, self._null, self._plain, utf8=True)
+            data = _encode_lines(rows, self._width, self._dialect, self._plain, utf8=True)
         except UnicodeEncodeError as e:
             raise ValueError(f"CSV value is not valid Unicode (lone surrogate?): {e}") from None
         self._rows += len(data)
@@ -352,12 +364,12 @@ def write_csv_gzip(
     *,
     columns: Sequence[str] | None = None,
     header: bool = False,
-    null: str = "",
+    dialect: Dialect = Dialect.POSTGRES,
     compresslevel: int = 1,
 ) -> CsvStats:
-    """Write all ``rows`` as one gzip CSV stream into ``fileobj``."""
+    """Write all ``rows`` as one gzip CSV stream for ``dialect`` into ``fileobj``."""
     with CsvGzipWriter(
-        fileobj, columns=columns, header=header, null=null, compresslevel=compresslevel
+        fileobj, columns=columns, header=header, dialect=dialect, compresslevel=compresslevel
     ) as writer:
         batch: list[Sequence[Any]] = []
         for row in rows:

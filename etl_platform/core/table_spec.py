@@ -1,7 +1,7 @@
 """The warehouse-neutral description of a table: what a data-schema becomes in SQL.
 
 Every pipeline that creates warehouse tables describes them with these types; the dialect
-renders them (``etl_platform.core.warehouse_sql``). Kinds are logical, not SQL: ``DECIMAL`` is
+renders them (``etl_platform.core.warehouse``). Kinds are logical, not SQL: ``DECIMAL`` is
 exact whatever the dialect, ``JSON`` is ``jsonb`` on PostgreSQL and ``SUPER`` on Redshift.
 """
 

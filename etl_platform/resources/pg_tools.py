@@ -14,30 +14,15 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-import psycopg
 from dagster import ConfigurableResource
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from etl_platform.core.dsn import redact_dsn, split_password
 
 from .s3 import ObjectStoreResource, s3_uri
 
 
 class PgToolError(RuntimeError):
     """pg_dump or pg_restore failed; the message names the database and carries stderr."""
-
-
-def split_password(dsn: str) -> tuple[str, str | None]:
-    """The DSN (URI or ``key=value`` form) without its password, and the password."""
-    try:
-        params = conninfo_to_dict(dsn)
-    except psycopg.ProgrammingError:
-        return "<unparseable DSN>", None
-    password = params.pop("password", None)
-    return make_conninfo(**params), None if password is None else str(password)
-
-
-def redact_dsn(dsn: str) -> str:
-    """The DSN without its password, for messages and metadata (both DSN forms)."""
-    return split_password(dsn)[0]
 
 
 def _libpq_env(dsn: str) -> tuple[str, dict[str, str]]:

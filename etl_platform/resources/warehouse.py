@@ -1,9 +1,10 @@
 """The warehouse: Amazon Redshift or PostgreSQL over psycopg 3.
 
-Dialect differences live in ``etl_platform.core.warehouse_sql``; this resource only connects
-(timeouts, Redshift's connection quirks), runs transactions and moves CSV objects from S3 into
-tables: Redshift reads them itself (``COPY ... MANIFEST``), PostgreSQL gets them streamed into
-``COPY ... FROM STDIN`` by this process, chunk by chunk.
+Dialect differences live in one value, ``etl_platform.core.warehouse.Dialect``; this resource
+only connects (timeouts, the dialect's connection options), runs transactions and moves CSV
+objects from S3 into tables the way the dialect's ``load_method`` says: Redshift reads them
+itself (``COPY ... MANIFEST``), PostgreSQL gets them streamed into ``COPY ... FROM STDIN`` by
+this process, chunk by chunk.
 """
 
 from __future__ import annotations
@@ -22,10 +23,10 @@ import psycopg
 from dagster import ConfigurableResource
 from pydantic import Field, field_validator
 
-from etl_platform.core import warehouse_sql
-from etl_platform.core.warehouse_sql import Dialect
+from etl_platform.core import warehouse as warehouse_sql
+from etl_platform.core.dsn import redact_dsn
+from etl_platform.core.warehouse import Dialect, LoadedRowCount, LoadMethod
 
-from .pg_tools import redact_dsn
 from .s3 import ObjectStoreResource, split_s3_uri
 
 try:  # ISA-L inflate: same gzip format, ~3x faster than zlib
@@ -97,7 +98,7 @@ class WarehouseResource(ConfigurableResource):
     @classmethod
     def _known_dialect(cls, value: str) -> str:
         try:
-            warehouse_sql.parse_dialect(value)
+            warehouse_sql.parse_dialect(value, setting="dialect")
         except ValueError as exc:
             raise ValueError(f"warehouse dialect: {exc}") from exc
         return value
@@ -109,10 +110,12 @@ class WarehouseResource(ConfigurableResource):
     @contextmanager
     def connect(self) -> Iterator[psycopg.Connection]:
         """An autocommit-off connection with statement and lock timeouts set."""
+        dialect = self.sql_dialect
         kwargs: dict[str, object] = {"connect_timeout": 15}
-        if self.sql_dialect is Dialect.REDSHIFT:
-            # Redshift reports UNICODE and lacks DEALLOCATE ALL.
-            kwargs.update(client_encoding="UTF8", prepare_threshold=None)
+        if dialect.client_encoding is not None:
+            kwargs["client_encoding"] = dialect.client_encoding
+        if not dialect.prepared_statements:
+            kwargs["prepare_threshold"] = None
         try:
             conn = psycopg.connect(self.dsn, **kwargs)
         except psycopg.OperationalError as exc:
@@ -122,7 +125,7 @@ class WarehouseResource(ConfigurableResource):
             ) from exc
         try:
             for statement in warehouse_sql.session_timeouts(
-                self.sql_dialect, self.statement_timeout_s * 1000, self.lock_timeout_s * 1000
+                dialect, self.statement_timeout_s * 1000, self.lock_timeout_s * 1000
             ):
                 conn.execute(statement)
             conn.commit()
@@ -150,7 +153,7 @@ class WarehouseResource(ConfigurableResource):
         """Load gzip CSV objects (platform encoding: RFC-4180, unquoted empty = NULL) into
         ``schema.table`` with an explicit column list, inside the caller's transaction."""
         started = time.monotonic()
-        if self.sql_dialect is Dialect.REDSHIFT:
+        if self.sql_dialect.load_method is LoadMethod.COPY_FROM_S3_MANIFEST:
             rows = self._redshift_copy(conn, schema, table, columns, uris, store, manifest_uri)
         else:
             rows = self._postgres_copy(conn, schema, table, columns, uris, store)
@@ -170,7 +173,7 @@ class WarehouseResource(ConfigurableResource):
         uris: Sequence[str],
         store: ObjectStoreResource,
     ) -> int:
-        statement = warehouse_sql.copy_from_stdin(schema, table, columns)
+        statement = warehouse_sql.copy_from_stdin(schema, table, columns, dialect=self.sql_dialect)
         rows = 0
         for uri in uris:
             bucket, key = split_s3_uri(uri)
@@ -204,9 +207,19 @@ class WarehouseResource(ConfigurableResource):
             entries.append((uri, size))
         bucket, key = split_s3_uri(manifest_uri)
         store.put_bytes(json.dumps(warehouse_sql.copy_manifest(entries)).encode(), bucket, key)
+        dialect = self.sql_dialect
         statement = warehouse_sql.redshift_copy(
-            schema, table, columns, manifest_uri, self.iam_role_arn, region=self.s3_region
+            schema,
+            table,
+            columns,
+            manifest_uri,
+            self.iam_role_arn,
+            region=self.s3_region,
+            dialect=dialect,
         )
         with conn.cursor() as cur:
             cur.execute(statement)
+            if dialect.loaded_row_count is LoadedRowCount.PG_LAST_COPY_COUNT:
+                row = cur.execute(warehouse_sql.last_copy_count_query()).fetchone()
+                return int(row[0]) if row else 0
             return max(cur.rowcount, 0)

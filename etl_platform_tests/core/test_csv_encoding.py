@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import io
 import random
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
@@ -12,6 +13,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from etl_platform.core.csv_encoding import CsvGzipWriter, encode_csv, write_csv_gzip
+from etl_platform.core.warehouse import Dialect, RedshiftNulls
+
+#: Redshift with the lossless NULL marker (a lone NUL byte, ``NULL AS '\\000'``).
+NUL_NULLS = replace(Dialect.REDSHIFT, csv_null="\x00", redshift_nulls=RedshiftNulls.NUL_BYTE)
 
 
 def parse_pg_csv(text: str) -> list[tuple[str | None, ...]]:
@@ -170,13 +175,27 @@ def test_plain_columns_skip_checks_but_encode_the_same():
 
 def test_nul_byte_null_marker():
     out = io.BytesIO()
-    with CsvGzipWriter(out, columns=["a", "b"], null="\x00") as writer:
+    with CsvGzipWriter(out, columns=["a", "b"], dialect=NUL_NULLS) as writer:
         writer.write_rows([("x", None), ("", "y")])
     assert gz_text(out.getvalue()) == 'x,\x00\n"",y\n'
     with pytest.raises(ValueError, match="NUL character"):
-        CsvGzipWriter(io.BytesIO(), columns=["a"], null="\x00").write_rows([("a\x00b",)])
+        CsvGzipWriter(io.BytesIO(), columns=["a"], dialect=NUL_NULLS).write_rows([("a\x00b",)])
     with pytest.raises(ValueError, match="NULL marker"):
-        CsvGzipWriter(io.BytesIO(), null="\\N")
+        replace(Dialect.POSTGRES, csv_null="\\N")
+    with pytest.raises(ValueError, match="needs CSV NULL marker"):
+        replace(Dialect.REDSHIFT, csv_null="\x00")
+
+
+def test_the_writer_follows_the_dialect():
+    rows = [(b"\x00\xff", None, "")]
+    # today's dialects write the same file (the Redshift fixes are issue 8's)
+    assert encode_csv(rows) == encode_csv(rows, dialect=Dialect.REDSHIFT) == '\\x00ff,,""\n'
+    assert encode_csv(rows, dialect=NUL_NULLS) == '\\x00ff,\x00,""\n'
+    plain_hex = replace(Dialect.REDSHIFT, csv_binary_prefix="")
+    assert encode_csv(rows, dialect=plain_hex) == '00ff,,""\n'
+    out = io.BytesIO()
+    write_csv_gzip(out, rows, dialect=plain_hex)
+    assert gz_text(out.getvalue()) == '00ff,,""\n'
 
 
 def test_failing_file_surfaces_and_exception_aborts():

@@ -1,4 +1,5 @@
-"""SQL text of the warehouse builders for both dialects, without a server.
+"""SQL text of the warehouse builders (``etl_platform.core.warehouse``) for both dialects,
+without a server.
 
 The PostgreSQL statements are also run for real in
 ``etl_platform_tests/integration/test_publish_sql.py``.
@@ -14,9 +15,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from psycopg import sql
 
-from etl_platform.core import warehouse_sql as w
+from etl_platform.core import warehouse as w
 from etl_platform.core.table_spec import ColumnKind, ColumnSpec, TableSpec
-from etl_platform.core.warehouse_sql import Dialect
+from etl_platform.core.warehouse import DIALECTS, Dialect
 
 PG, RS = Dialect.POSTGRES, Dialect.REDSHIFT
 
@@ -47,20 +48,24 @@ ORDERS = TableSpec(
 
 @pytest.mark.parametrize("value", ["postgres", "REDSHIFT", " redshift ", Dialect.POSTGRES])
 def test_parse_dialect_accepts_known_values(value):
-    assert w.parse_dialect(value) in set(Dialect)
+    assert w.parse_dialect(value) in set(DIALECTS.values())
 
 
 def test_parse_dialect_error_names_bad_value_and_allowed_ones():
     with pytest.raises(ValueError) as info:
-        w.parse_dialect("snowflake")
+        w.parse_dialect("snowflake", setting="warehouse.dialect")
     message = str(info.value)
     assert "'snowflake'" in message
+    assert "`warehouse.dialect`" in message
     assert "'postgres'" in message and "'redshift'" in message
 
 
-def test_dialect_is_a_str_enum():
-    assert Dialect.REDSHIFT == "redshift"
+def test_dialect_is_named_by_its_setting_value():
+    assert w.parse_dialect("redshift") is Dialect.REDSHIFT
+    assert Dialect.REDSHIFT.name == "redshift"
     assert f"{Dialect.POSTGRES}" == "postgres"
+    assert repr(Dialect.REDSHIFT) == "Dialect('redshift')"
+    assert list(DIALECTS) == ["postgres", "redshift"]
 
 
 # ----------------------------------------------------------------------------- identifiers
@@ -84,7 +89,7 @@ identifier_names = st.text(
 @given(identifier_names)
 @settings(max_examples=300)
 def test_any_name_renders_as_exactly_one_identifier(name):
-    for dialect in Dialect:
+    for dialect in DIALECTS.values():
         assert unquote_identifier(text(w.identifier(dialect, name))) == name
 
 
@@ -143,7 +148,7 @@ def test_column_types(column, postgres, redshift):
 
 def test_every_kind_has_a_type_in_every_dialect():
     for kind in ColumnKind:
-        for dialect in Dialect:
+        for dialect in DIALECTS.values():
             assert text(w.column_type(dialect, ColumnSpec("c", kind)))
 
 
@@ -423,7 +428,7 @@ def test_check_query_refusals():
 # ----------------------------------------------------------------------------- swap
 
 
-@pytest.mark.parametrize("dialect", list(Dialect))
+@pytest.mark.parametrize("dialect", DIALECTS.values())
 def test_swap_statements(dialect):
     assert texts(w.swap_statements(dialect, "an", "an__new")) == [
         'DROP SCHEMA IF EXISTS "an__previous" CASCADE',
@@ -433,7 +438,7 @@ def test_swap_statements(dialect):
     ]
 
 
-@pytest.mark.parametrize("dialect", list(Dialect))
+@pytest.mark.parametrize("dialect", DIALECTS.values())
 def test_rollback_statements(dialect):
     assert texts(w.rollback_statements(dialect, "an")) == [
         'ALTER SCHEMA "an" RENAME TO "an__swap"',
@@ -602,7 +607,7 @@ def test_session_timeouts_refuse_non_integer_ms(bad):
 
 
 def test_advisory_lock_sql_and_stable_keys():
-    from etl_platform.core.warehouse_sql import Dialect, advisory_lock, advisory_lock_key
+    from etl_platform.core.warehouse import Dialect, advisory_lock, advisory_lock_key
 
     assert advisory_lock_key("publish:x") == advisory_lock_key("publish:x")
     assert advisory_lock_key("publish:x") != advisory_lock_key("publish:y")
@@ -616,7 +621,7 @@ def test_advisory_lock_sql_and_stable_keys():
 
 
 def test_recreate_owned_schema_drops_then_creates_and_refuses_foreign_schemas():
-    from etl_platform.core.warehouse_sql import Dialect, recreate_owned_schema
+    from etl_platform.core.warehouse import Dialect, recreate_owned_schema
 
     drop, create = recreate_owned_schema(Dialect.POSTGRES, "pub__new")
     assert drop.as_string(None) == 'DROP SCHEMA IF EXISTS "pub__new" CASCADE'

@@ -16,7 +16,7 @@ from psycopg import sql
 
 from etl_platform.components.dynamo_etl import DynamoTableEtl
 from etl_platform.core import s3_layout
-from etl_platform.core.warehouse_sql import PUBLISH_MARKER_TABLE
+from etl_platform.core.warehouse import PUBLISH_MARKER_TABLE
 from etl_platform.resources import platform_resources
 
 DAY = "2026-11-02"

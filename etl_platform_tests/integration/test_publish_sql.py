@@ -1,4 +1,4 @@
-"""The PostgreSQL SQL of ``etl_platform.core.warehouse_sql`` run for real: load, centralize,
+"""The PostgreSQL SQL of ``etl_platform.core.warehouse`` run for real: load, centralize,
 blocking checks, atomic swap under concurrent readers, rollback, merge, timeouts."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from psycopg import sql
 
-from etl_platform.core import warehouse_sql as w
+from etl_platform.core import warehouse as w
 from etl_platform.core.retry import classify, retry_call
 from etl_platform.core.table_spec import ColumnKind, ColumnSpec, TableSpec
 
@@ -51,7 +51,7 @@ def scalar(
     conn: psycopg.Connection, query: sql.Composable | str, params: Sequence[object] | None = None
 ) -> object:
     # no params argument unless there are params: with one, psycopg reads a '%' inside a quoted
-    # identifier as a placeholder (see the module doc of warehouse_sql)
+    # identifier as a placeholder (see the module doc of etl_platform.core.warehouse)
     row = conn.execute(query, params).fetchone() if params else conn.execute(query).fetchone()
     assert row is not None
     return row[0]

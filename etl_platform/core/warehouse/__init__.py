@@ -1,0 +1,120 @@
+"""Warehouse SQL for PostgreSQL and Amazon Redshift: builders, not executors.
+
+Every builder returns ``psycopg.sql.Composed`` (or a list of them, meant for one transaction)
+and never touches a connection, so the SQL of both dialects is unit-tested without a server
+(Redshift's is also parsed by sqlglot's Redshift dialect). What differs between the two engines
+is one frozen value, :class:`Dialect` (:mod:`.dialect`); the builders read its fields.
+
+* :mod:`.dialect` — the capabilities value and its two instances, :func:`parse_dialect`;
+* :mod:`.identifiers` — the one quoting path (every identifier validated, then
+  ``psycopg.sql.Identifier``); values are parameters, or ``sql.Literal`` where a statement
+  cannot take parameters (Redshift ``COPY`` options, ``SET``);
+* :mod:`.ddl` — column types, table specs, platform-owned schema names, CREATE/DROP;
+* :mod:`.copy` — ``COPY FROM STDIN``, Redshift ``COPY ... MANIFEST`` and its manifest;
+* :mod:`.centralize` — the new schema's tables from every segment's staging;
+* :mod:`.checks` — row count, duplicate key and orphan queries;
+* :mod:`.publish` — swap, rollback, dependent views, publish lock and marker;
+* :mod:`.merge` — the micro-batch merge plan;
+* :mod:`.session` — the one session-timeouts builder.
+
+Executing: no statement here takes parameters except those documented with ``%s``
+(:func:`dependent_views_query`, the advisory lock and the publish marker). Execute the others
+*without* a params argument: when params are given (even ``()``), psycopg reads a ``%`` inside
+a quoted identifier as a placeholder and fails.
+"""
+
+from .centralize import centralize
+from .checks import duplicate_key_count_query, orphan_count_query, row_count_query
+from .copy import copy_from_stdin, copy_manifest, last_copy_count_query, redshift_copy
+from .ddl import (
+    SchemaRole,
+    add_primary_key,
+    column_type,
+    create_schema,
+    create_table,
+    drop_owned_schema,
+    is_owned_schema,
+    new_schema_name,
+    previous_schema_name,
+    recreate_owned_schema,
+    staging_schema_name,
+    type_notes,
+    validate_table_spec,
+)
+from .dialect import (
+    DIALECTS,
+    Dialect,
+    LoadedRowCount,
+    LoadMethod,
+    MergeStyle,
+    PublishLock,
+    RedshiftNulls,
+    parse_dialect,
+)
+from .identifiers import identifier, qualified_name
+from .merge import MERGE_BATCH_TABLE, MERGE_RANK_COLUMN, merge_plan
+from .publish import (
+    PUBLISH_LOCK_TABLE,
+    PUBLISH_MARKER_TABLE,
+    advisory_lock,
+    advisory_lock_key,
+    create_publish_marker,
+    dependent_views_query,
+    insert_publish_marker,
+    lock_table_statements,
+    publish_marker_exists_query,
+    publish_marker_query,
+    rollback_statements,
+    swap_statements,
+)
+from .session import session_timeouts
+
+__all__ = [
+    "DIALECTS",
+    "MERGE_BATCH_TABLE",
+    "MERGE_RANK_COLUMN",
+    "PUBLISH_LOCK_TABLE",
+    "PUBLISH_MARKER_TABLE",
+    "Dialect",
+    "LoadMethod",
+    "LoadedRowCount",
+    "MergeStyle",
+    "PublishLock",
+    "RedshiftNulls",
+    "SchemaRole",
+    "add_primary_key",
+    "advisory_lock",
+    "advisory_lock_key",
+    "centralize",
+    "column_type",
+    "copy_from_stdin",
+    "copy_manifest",
+    "create_publish_marker",
+    "create_schema",
+    "create_table",
+    "dependent_views_query",
+    "drop_owned_schema",
+    "duplicate_key_count_query",
+    "identifier",
+    "insert_publish_marker",
+    "is_owned_schema",
+    "last_copy_count_query",
+    "lock_table_statements",
+    "merge_plan",
+    "new_schema_name",
+    "orphan_count_query",
+    "parse_dialect",
+    "previous_schema_name",
+    "publish_marker_exists_query",
+    "publish_marker_query",
+    "qualified_name",
+    "recreate_owned_schema",
+    "redshift_copy",
+    "rollback_statements",
+    "row_count_query",
+    "session_timeouts",
+    "staging_schema_name",
+    "swap_statements",
+    "type_notes",
+    "validate_table_spec",
+]

@@ -1,0 +1,155 @@
+"""Loads: ``COPY`` statements for the platform's CSV, and Redshift's manifest.
+
+The platform's files are RFC-4180 CSV where an unquoted empty field is NULL and ``""`` is the
+empty string. PostgreSQL reads that exactly (``NULL ''`` in CSV mode, stated explicitly).
+Redshift cannot: see :class:`~etl_platform.core.warehouse.dialect.RedshiftNulls`.
+
+**Never** ``TRUNCATECOLUMNS``, ``ACCEPTINVCHARS``, ``BLANKSASNULL``, ``TRIMBLANKS``,
+``FILLRECORD``, ``ESCAPE`` (a backslash is data; the old ETL's escaping doubled them),
+``NULL AS 'nan'``, or a ``MAXERROR`` above 0: a value that does not fit fails the load.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from psycopg import sql
+
+from .dialect import Dialect, LoadMethod, RedshiftNulls, parse_dialect
+from .identifiers import column_list, qualified_name
+
+__all__ = ["copy_from_stdin", "copy_manifest", "last_copy_count_query", "redshift_copy"]
+
+
+def _require_load_method(dialect: Dialect, method: LoadMethod, statement: str) -> None:
+    if dialect.load_method is not method:
+        raise ValueError(
+            f"{statement} is not how the {dialect.name} dialect loads ({dialect.load_method})"
+        )
+
+
+def copy_from_stdin(
+    schema: str | None,
+    table: str,
+    columns: Sequence[str],
+    *,
+    header: bool = False,
+    dialect: Dialect | str = Dialect.POSTGRES,
+) -> sql.Composed:
+    """PostgreSQL ``COPY "schema"."table" (cols) FROM STDIN`` for the platform's CSV: RFC-4180,
+    comma, ``"`` quote doubled inside fields, UTF-8, unquoted empty field = NULL, ``""`` = empty
+    string. Every option is stated although most are CSV-mode defaults; no ESCAPE other than the
+    quote (a backslash is data)."""
+    dialect = parse_dialect(dialect)
+    _require_load_method(dialect, LoadMethod.COPY_FROM_STDIN, "COPY FROM STDIN")
+    options = "FORMAT csv, DELIMITER ',', QUOTE '\"', NULL '', ENCODING 'UTF8'"
+    if header:
+        options += ", HEADER true"
+    return sql.SQL("COPY {} ({}) FROM STDIN ({})").format(
+        qualified_name(dialect, schema, table), column_list(dialect, columns), sql.SQL(options)
+    )
+
+
+_S3_URL = re.compile(r"^s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]/[^'\\\x00-\x1f\x7f]+$")
+_IAM_ROLE = re.compile(r"^arn:aws[a-z\-]*:iam::\d{12}:role/[A-Za-z0-9+=,.@_/\-]+$")
+_REGION = re.compile(r"^[a-z]{2}(?:-[a-z]+)+-\d+$")
+
+
+def _check_s3_url(url: str, what: str) -> str:
+    if not _S3_URL.match(url):
+        raise ValueError(
+            f"{what} {url!r} is not an s3://bucket/key URL without quotes, backslashes or "
+            "control characters"
+        )
+    return url
+
+
+def _iam_role_sql(iam_role: str) -> sql.Composable:
+    roles = [r.strip() for r in iam_role.split(",")]
+    if iam_role.strip() == "default":
+        return sql.SQL("default")
+    if roles and all(_IAM_ROLE.match(r) for r in roles):
+        return sql.Literal(",".join(roles))
+    raise ValueError(
+        f"IAM role {iam_role!r} is not an IAM role ARN (arn:aws:iam::<account>:role/<name>), "
+        "a comma-separated chain of them, or 'default'"
+    )
+
+
+def redshift_copy(
+    schema: str | None,
+    table: str,
+    columns: Sequence[str],
+    manifest_url: str,
+    iam_role: str,
+    *,
+    region: str | None = None,
+    gzip: bool = True,
+    header: bool = False,
+    nulls: RedshiftNulls | None = None,
+    dialect: Dialect | str = Dialect.REDSHIFT,
+) -> sql.Composed:
+    """Redshift ``COPY "schema"."table" (cols) FROM 's3://.../manifest' IAM_ROLE '...'
+    [REGION '...'] FORMAT AS CSV QUOTE AS '"' DELIMITER ',' [GZIP] MANIFEST ENCODING UTF8
+    TIMEFORMAT 'auto' <NULL handling> MAXERROR 0``.
+
+    ``iam_role`` is one role ARN, a comma-separated chain, or ``"default"``. The S3 URL, role
+    and region are validated (no quotes or backslashes) and rendered with ``sql.Literal``: COPY
+    takes no parameters. ``TIMEFORMAT 'auto'`` because a format string makes Redshift drop the
+    UTC offset of TIMESTAMPTZ input. ``nulls`` defaults to the dialect's
+    :attr:`~Dialect.redshift_nulls` (see :class:`RedshiftNulls` for the choice).
+    """
+    dialect = parse_dialect(dialect)
+    _require_load_method(dialect, LoadMethod.COPY_FROM_S3_MANIFEST, "COPY FROM S3")
+    _check_s3_url(manifest_url, "manifest URL")
+    parts: list[sql.Composable] = [
+        sql.SQL("COPY {} ({}) FROM {} IAM_ROLE {}").format(
+            qualified_name(dialect, schema, table),
+            column_list(dialect, columns),
+            sql.Literal(manifest_url),
+            _iam_role_sql(iam_role),
+        )
+    ]
+    if region is not None:
+        if not _REGION.match(region):
+            raise ValueError(f"AWS region {region!r} does not look like e.g. 'eu-west-1'")
+        parts.append(sql.SQL("REGION {}").format(sql.Literal(region)))
+    options = ["FORMAT AS CSV QUOTE AS '\"' DELIMITER ','"]
+    if gzip:
+        options.append("GZIP")
+    options += ["MANIFEST", "ENCODING UTF8", "TIMEFORMAT 'auto'"]
+    nulls = RedshiftNulls(nulls if nulls is not None else dialect.redshift_nulls)
+    options.append("EMPTYASNULL" if nulls is RedshiftNulls.EMPTY_AS_NULL else "NULL AS '\\000'")
+    if header:
+        options.append("IGNOREHEADER 1")
+    options.append("MAXERROR 0")
+    parts.append(sql.SQL(" ".join(options)))
+    return sql.SQL(" ").join(parts)
+
+
+def copy_manifest(entries: Iterable[tuple[str, int]]) -> dict[str, Any]:
+    """A Redshift COPY manifest (JSON-ready dict) for ``(s3_url, content_length)`` pairs, in the
+    given order: every entry ``mandatory`` (a missing object fails the COPY instead of loading
+    less) and carrying ``meta.content_length``. Duplicate URLs are refused (they would load
+    twice), and so is an empty manifest (skip the COPY instead)."""
+    out: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for url, length in entries:
+        _check_s3_url(url, "manifest entry")
+        if isinstance(length, bool) or not isinstance(length, int) or length < 0:
+            raise ValueError(f"manifest entry {url!r}: content_length must be an int >= 0")
+        if url in seen:
+            raise ValueError(f"manifest lists {url!r} twice; it would be loaded twice")
+        seen.add(url)
+        out.append({"url": url, "mandatory": True, "meta": {"content_length": length}})
+    if not out:
+        raise ValueError("a COPY manifest needs at least one entry; skip the COPY instead")
+    return {"entries": out}
+
+
+def last_copy_count_query() -> sql.SQL:
+    """``SELECT pg_last_copy_count()``: the rows the session's last COPY loaded, for a dialect
+    whose :attr:`~Dialect.loaded_row_count` is ``PG_LAST_COPY_COUNT`` (Redshift)."""
+    return sql.SQL("SELECT pg_last_copy_count()")

@@ -1,0 +1,283 @@
+"""The warehouse dialect: every way PostgreSQL and Amazon Redshift differ, as one frozen value.
+
+Modelled on dlt's ``DestinationCapabilitiesContext``: the SQL builders, the CSV writer and the
+warehouse resource read named fields of a :class:`Dialect` instead of asking which dialect they
+hold. There are two instances, :attr:`Dialect.POSTGRES` and :attr:`Dialect.REDSHIFT`, looked up
+by name with :func:`parse_dialect`. A Redshift fix (issue 8: lossless NULLs, VARBYTE hex,
+``pg_last_copy_count()``, a publish lock table) is a change of one field here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from types import MappingProxyType
+from typing import ClassVar
+
+from etl_platform.core.table_spec import ColumnKind
+
+__all__ = [
+    "DIALECTS",
+    "Dialect",
+    "LoadMethod",
+    "LoadedRowCount",
+    "MergeStyle",
+    "PublishLock",
+    "RedshiftNulls",
+    "parse_dialect",
+]
+
+
+class LoadMethod(StrEnum):
+    """How CSV objects in S3 reach a table."""
+
+    #: ``COPY ... FROM STDIN``: the resource downloads each object and streams it in.
+    COPY_FROM_STDIN = "copy_from_stdin"
+    #: ``COPY ... FROM 's3://.../manifest' MANIFEST IAM_ROLE ...``: the warehouse reads S3.
+    COPY_FROM_S3_MANIFEST = "copy_from_s3_manifest"
+
+
+class LoadedRowCount(StrEnum):
+    """Where the number of rows a COPY loaded is read."""
+
+    #: the cursor's ``rowcount`` (the ``COPY n`` command tag)
+    CURSOR_ROWCOUNT = "cursor_rowcount"
+    #: ``SELECT pg_last_copy_count()`` after the COPY (Redshift)
+    PG_LAST_COPY_COUNT = "pg_last_copy_count"
+
+
+class PublishLock(StrEnum):
+    """How publishes and rollbacks of one target are serialized."""
+
+    #: a session ``pg_advisory_lock`` on a connection of its own
+    ADVISORY_LOCK = "advisory_lock"
+    #: ``LOCK TABLE`` of a lock table, inside the publishing transaction
+    LOCK_TABLE = "lock_table"
+    #: not guarded by the warehouse (a run concurrency limit of 1 must do it)
+    NONE = "none"
+
+
+class MergeStyle(StrEnum):
+    """How a micro-batch is merged into its target (see ``merge_plan``)."""
+
+    #: ``DELETE ... USING`` the batch's latest rows, then ``INSERT`` the keys now absent
+    DELETE_USING_INSERT = "delete_using_insert"
+
+
+class RedshiftNulls(StrEnum):
+    """How a Redshift COPY tells NULL from the empty string. Redshift's CSV reader cannot do it
+    the way PostgreSQL does: for CHAR/VARCHAR columns an unquoted empty field and ``""`` load
+    the same (both ``''`` without ``EMPTYASNULL``, both NULL with it); non-character columns
+    always load an empty field as NULL.
+
+    * ``EMPTY_AS_NULL`` (the platform's files as they are): ``EMPTYASNULL``. Every NULL
+      stays NULL; an empty string in a text (or DECIMAL-as-VARCHAR) column loads as NULL. Chosen
+      over the opposite loss because sparse items make NULLs common and empty strings rare.
+    * ``NUL_BYTE`` (lossless, needs Redshift-specific files): ``NULL AS '\\000'``; the writer
+      must put a lone NUL byte in a NULL field and ``""`` for the empty string. NUL cannot
+      collide with data (PostgreSQL text cannot hold it; Redshift ends a record at it).
+    """
+
+    EMPTY_AS_NULL = "empty_as_null"
+    NUL_BYTE = "nul_byte"
+
+
+#: The CSV NULL marker each Redshift NULL mode needs from the writer.
+_CSV_NULL_OF: dict[RedshiftNulls, str] = {
+    RedshiftNulls.EMPTY_AS_NULL: "",
+    RedshiftNulls.NUL_BYTE: "\x00",
+}
+
+
+@dataclass(frozen=True, repr=False)
+class Dialect:
+    """Everything the platform does differently on one warehouse engine."""
+
+    #: the setting's value (``WarehouseResource.dialect``): ``"postgres"`` or ``"redshift"``
+    name: str
+    #: the engine's name in messages
+    title: str
+    # --- identifiers
+    #: longest identifier in UTF-8 bytes (PostgreSQL truncates beyond NAMEDATALEN-1 = 63)
+    max_identifier_bytes: int
+    #: quoted identifiers are folded to lower case (Redshift without
+    #: ``enable_case_sensitive_identifier``): ``"userId"`` and ``"userid"`` are one column
+    folds_identifiers_to_lower_case: bool
+    # --- types
+    #: SQL type per logical column kind (DECIMAL: see the two limits below)
+    types: Mapping[ColumnKind, str] = field(hash=False)
+    #: widest VARCHAR in bytes; None = unbounded ``text``
+    max_varchar_bytes: int | None
+    #: widest NUMERIC precision; None = DECIMAL is unconstrained ``numeric`` (exact, keeps the
+    #: input's scale). A DECIMAL of unknown or larger precision is stored as the widest VARCHAR.
+    max_numeric_precision: int | None
+    #: per kind, what the type cannot do that the logical kind promises (asset metadata)
+    column_notes: Mapping[ColumnKind, str] = field(hash=False)
+    #: template turning a scalar column into JSON when a column is widened to JSON
+    json_from_text: str
+    #: template turning a JSON column into comparable text (merge tie-breaks)
+    json_as_text: str
+    # --- CSV and loads
+    #: the CSV field that means NULL (``""`` = unquoted empty field; ``"\\x00"`` = a NUL byte)
+    csv_null: str
+    #: prefix of the hex text of a binary value in CSV (bytea reads ``\\x...``)
+    csv_binary_prefix: str
+    #: Redshift COPY's NULL handling (None: the dialect does not COPY from S3)
+    redshift_nulls: RedshiftNulls | None
+    load_method: LoadMethod
+    loaded_row_count: LoadedRowCount
+    # --- sessions and concurrency
+    #: ``SET lock_timeout`` exists (else lock waits are bounded by ``statement_timeout`` only)
+    supports_lock_timeout: bool
+    #: ``SET LOCAL`` is used for transaction-scoped settings (else plain ``SET``)
+    supports_set_local: bool
+    publish_lock: PublishLock
+    merge_style: MergeStyle
+    #: ``LOCK TABLE target IN <mode> MODE`` before a merge; None = no lock (Redshift runs
+    #: SERIALIZABLE and its LOCK would block readers too: conflicts are retried instead)
+    merge_lock_mode: str | None
+    # --- connections
+    #: ``client_encoding`` to ask for (Redshift reports UNICODE); None = the server's
+    client_encoding: str | None
+    #: psycopg may prepare statements server-side (Redshift lacks ``DEALLOCATE ALL``)
+    prepared_statements: bool
+
+    POSTGRES: ClassVar[Dialect]
+    REDSHIFT: ClassVar[Dialect]
+
+    def __post_init__(self) -> None:
+        if self.csv_null not in ("", "\x00"):
+            raise ValueError(
+                f"dialect {self.name}: CSV NULL marker must be '' or '\\x00', got {self.csv_null!r}"
+            )
+        if self.redshift_nulls is not None and _CSV_NULL_OF[self.redshift_nulls] != self.csv_null:
+            raise ValueError(
+                f"dialect {self.name}: COPY NULL mode {self.redshift_nulls.value} needs CSV NULL "
+                f"marker {_CSV_NULL_OF[self.redshift_nulls]!r}, got {self.csv_null!r}"
+            )
+        if (self.load_method is LoadMethod.COPY_FROM_S3_MANIFEST) != (
+            self.redshift_nulls is not None
+        ):
+            raise ValueError(f"dialect {self.name}: a NULL mode is for COPY from S3 only")
+
+    def __repr__(self) -> str:
+        return f"Dialect({self.name!r})"
+
+    def __str__(self) -> str:
+        return self.name
+
+    def binary_text(self, value: bytes | bytearray | memoryview) -> str:
+        """A binary value as the CSV text this dialect's binary type loads."""
+        return self.csv_binary_prefix + bytes(value).hex()
+
+
+_REDSHIFT_VARCHAR = 65535
+
+Dialect.POSTGRES = Dialect(
+    name="postgres",
+    title="PostgreSQL",
+    max_identifier_bytes=63,
+    folds_identifiers_to_lower_case=False,
+    types=MappingProxyType(
+        {
+            ColumnKind.TEXT: "text",
+            ColumnKind.BIGINT: "bigint",
+            ColumnKind.DECIMAL: "numeric",
+            ColumnKind.BOOLEAN: "boolean",
+            ColumnKind.BINARY: "bytea",
+            ColumnKind.TIMESTAMPTZ: "timestamptz",
+            ColumnKind.JSON: "jsonb",
+        }
+    ),
+    max_varchar_bytes=None,
+    max_numeric_precision=None,
+    column_notes=MappingProxyType({}),
+    json_from_text="to_jsonb({})",
+    json_as_text="CAST({} AS text)",
+    csv_null="",
+    csv_binary_prefix="\\x",
+    redshift_nulls=None,
+    load_method=LoadMethod.COPY_FROM_STDIN,
+    loaded_row_count=LoadedRowCount.CURSOR_ROWCOUNT,
+    supports_lock_timeout=True,
+    supports_set_local=True,
+    publish_lock=PublishLock.ADVISORY_LOCK,
+    merge_style=MergeStyle.DELETE_USING_INSERT,
+    merge_lock_mode="SHARE ROW EXCLUSIVE",
+    client_encoding=None,
+    prepared_statements=True,
+)
+
+Dialect.REDSHIFT = Dialect(
+    name="redshift",
+    title="Redshift",
+    max_identifier_bytes=127,
+    folds_identifiers_to_lower_case=True,
+    types=MappingProxyType(
+        {
+            ColumnKind.TEXT: f"VARCHAR({_REDSHIFT_VARCHAR})",
+            ColumnKind.BIGINT: "BIGINT",
+            ColumnKind.DECIMAL: "NUMERIC",
+            ColumnKind.BOOLEAN: "BOOLEAN",
+            ColumnKind.BINARY: "VARBYTE",
+            ColumnKind.TIMESTAMPTZ: "TIMESTAMPTZ",
+            ColumnKind.JSON: "SUPER",
+        }
+    ),
+    max_varchar_bytes=_REDSHIFT_VARCHAR,
+    max_numeric_precision=38,
+    column_notes=MappingProxyType(
+        {
+            ColumnKind.DECIMAL: (
+                "Redshift COPY truncates (does not reject) digits beyond the declared scale"
+            ),
+            ColumnKind.TEXT: (
+                f"at most {_REDSHIFT_VARCHAR} bytes on Redshift; longer values fail the load "
+                "(never truncated)"
+            ),
+            ColumnKind.BINARY: (
+                "VARBYTE (64000 bytes by default) on Redshift; CSV carries it as hex without the "
+                "\\x prefix PostgreSQL's bytea expects"
+            ),
+            ColumnKind.JSON: "SUPER on Redshift: CSV value must be serialized JSON",
+        }
+    ),
+    json_from_text=f"JSON_PARSE(CAST({{}} AS VARCHAR({_REDSHIFT_VARCHAR})))",
+    json_as_text="JSON_SERIALIZE({})",
+    # issue 8: lossless NULLs are csv_null="\x00" with RedshiftNulls.NUL_BYTE
+    csv_null="",
+    # issue 8: VARBYTE reads plain hex, i.e. ""
+    csv_binary_prefix="\\x",
+    redshift_nulls=RedshiftNulls.EMPTY_AS_NULL,
+    load_method=LoadMethod.COPY_FROM_S3_MANIFEST,
+    # issue 8: LoadedRowCount.PG_LAST_COPY_COUNT
+    loaded_row_count=LoadedRowCount.CURSOR_ROWCOUNT,
+    supports_lock_timeout=False,
+    supports_set_local=False,
+    # issue 8: PublishLock.LOCK_TABLE
+    publish_lock=PublishLock.NONE,
+    merge_style=MergeStyle.DELETE_USING_INSERT,
+    merge_lock_mode=None,
+    client_encoding="UTF8",
+    prepared_statements=False,
+)
+
+#: The dialects by setting value.
+DIALECTS: Mapping[str, Dialect] = MappingProxyType(
+    {d.name: d for d in (Dialect.POSTGRES, Dialect.REDSHIFT)}
+)
+
+
+def parse_dialect(value: str | Dialect, *, setting: str = "dialect") -> Dialect:
+    """The :class:`Dialect` named ``value`` (``"postgres"``/``"redshift"``, case and surrounding
+    blanks ignored); ``ValueError`` naming the setting, the bad value and the allowed ones."""
+    if isinstance(value, Dialect):
+        return value
+    found = DIALECTS.get(str(value).strip().lower())
+    if found is None:
+        allowed = ", ".join(repr(name) for name in DIALECTS)
+        raise ValueError(
+            f"unknown warehouse dialect {value!r} (setting `{setting}`); allowed: {allowed}"
+        )
+    return found
