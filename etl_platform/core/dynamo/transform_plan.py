@@ -44,6 +44,10 @@ INDEX_TEXT = tuple(str(i) for i in range(4096))
 
 
 class Plan:
+    """One table's transform: where its rows go (``out``), its element spec (child tables),
+    the compiled ``fill`` / ``emit`` and the interpreter's ``interp``, and the plans whose rows
+    a misfit must roll back (``descendants`` of a main table, ``subtree`` of a child)."""
+
     __slots__ = (
         "descendants",
         "elem",

@@ -78,8 +78,6 @@ class ItemTransformer:
         config = schema_set.config
         self._rule = config.entity_rule
         self._key_attributes = config.key_attributes
-        self._plans: dict[str, Plan] = {}
-        self._mains: dict[str | None, Plan] = {}
         self._compile(generate_code)
 
     @property
@@ -88,7 +86,8 @@ class ItemTransformer:
 
     def _compile(self, generate_code: bool) -> None:
         built = build_plans(self.schema_set.tables)
-        self._plans, self._mains = built.by_table, built.mains
+        self._plans: dict[str, Plan] = built.by_table
+        self._mains: dict[str | None, Plan] = built.mains
         for plan in built.by_table.values():
             if plan.table.parent is not None:
                 _compile_child(plan, generate_code)

@@ -14,7 +14,8 @@ class UnfitPolicy(StrEnum):
 
 
 class Misfit(Exception):
-    """Internal: the value at ``path`` does not fit the data-schema."""
+    """The value at ``path`` does not fit the data-schema (raised inside the transform, which
+    reports it as an :class:`UnfitItem`)."""
 
     def __init__(self, reason: str, path: tuple[str, ...] = ()) -> None:
         super().__init__(reason)
