@@ -31,8 +31,14 @@ from decimal import Decimal
 
 from boto3.dynamodb.types import Binary, TypeDeserializer
 
-from etl_platform.core.dynamo_schema import EntityRule, SchemaConfig, infer_schema_set
-from etl_platform.core.dynamo_transform import ItemTransformer, iter_wire_items, open_csv_writer
+from etl_platform.core.dynamo import (
+    EntityRule,
+    ItemTransformer,
+    SchemaConfig,
+    infer_schema_set,
+    iter_wire_items,
+    open_csv_writer,
+)
 
 PAGE_BYTES = 1 << 20
 

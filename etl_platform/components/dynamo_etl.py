@@ -21,7 +21,7 @@ from pydantic import Field
 
 from etl_platform.core import s3_layout
 from etl_platform.core import warehouse as warehouse_sql
-from etl_platform.core.dynamo_schema import (
+from etl_platform.core.dynamo import (
     ColumnRole,
     DataSchemaSet,
     DataTable,
@@ -30,11 +30,11 @@ from etl_platform.core.dynamo_schema import (
     SchemaConfig,
     build_schema_set,
     diff,
+    extract_segment,
     merge_observations,
     merge_schema_sets,
     observe,
 )
-from etl_platform.core.segment_extract import extract_segment
 from etl_platform.resources import DynamoDBResource, ObjectStoreResource, WarehouseResource
 from etl_platform.resources.s3 import s3_uri
 

@@ -2,7 +2,7 @@
 
 Scan pages are not parsed by botocore: its response parser (~12k items/s) is slower than the
 whole CSV transform. A ``before-parse`` hook keeps the raw body of successful Scan responses
-and :func:`etl_platform.core.dynamo_transform.iter_wire_items` parses it (~200k items/s).
+and :func:`etl_platform.core.dynamo.iter_wire_items` parses it (~200k items/s).
 Error responses are still parsed by botocore, so throttling is recognized and retried by the
 client's adaptive retry mode.
 """
@@ -13,7 +13,7 @@ import base64
 from collections.abc import Iterator
 from typing import Any
 
-from etl_platform.core.dynamo_transform import iter_wire_items
+from etl_platform.core.dynamo import iter_wire_items
 
 from .aws_client import AwsServiceResource, naming_aws_settings
 

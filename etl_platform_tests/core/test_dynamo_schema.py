@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from etl_platform.core.dynamo_schema import (
+from etl_platform.core.dynamo import (
     ColumnRole,
     DataSchemaSet,
     EntityRule,

@@ -12,19 +12,17 @@ from decimal import Decimal
 import pytest
 from hypothesis import given, settings
 
-from etl_platform.core.dynamo_schema import (
+from etl_platform.core.dynamo import (
     ColumnRole,
+    DataSchemaMismatch,
     EntityRule,
+    ItemTransformer,
     ListMode,
     SchemaConfig,
-    infer_schema_set,
-)
-from etl_platform.core.dynamo_transform import (
-    DataSchemaMismatch,
-    ItemTransformer,
     UnfitPolicy,
     csv_plain_columns,
     decimal_text,
+    infer_schema_set,
     iter_wire_items,
     json_text,
     open_csv_writer,

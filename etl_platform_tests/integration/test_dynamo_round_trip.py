@@ -17,7 +17,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from etl_platform.core.dynamo_schema import ColumnRole, DataSchemaSet, DataTable, entity_of
+from etl_platform.core.dynamo import ColumnRole, DataSchemaSet, DataTable, entity_of
 from etl_platform.core.table_spec import ColumnKind
 
 from .dynamo_pipeline import DAY, Pipeline, make_component, make_table

@@ -6,7 +6,7 @@ attribute policy ``evolve``, items that do not fit the cached data-schema widen 
 while the scan goes on; if it widened, the segment is scanned again with the final data-schema,
 so every CSV of the segment is written with one data-schema (at most ``max_passes`` scans: a
 table still changing under the scan fails instead of looping). With ``fail`` the first unfit
-item raises :class:`~etl_platform.core.dynamo_transform.DataSchemaMismatch` naming its key and
+item raises :class:`~etl_platform.core.dynamo.unfit.DataSchemaMismatch` naming its key and
 attribute.
 """
 
@@ -17,9 +17,12 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from .csv_encoding import CsvStats
-from .dynamo_schema import DataSchemaSet, diff
-from .dynamo_transform import ItemTransformer, UnfitPolicy, open_csv_writer
+from ..csv_encoding import CsvStats
+from .csv_output import open_csv_writer
+from .data_schema import DataSchemaSet
+from .schema_diff import diff
+from .transformer import ItemTransformer
+from .unfit import UnfitPolicy
 
 Page = list[Mapping[str, Any]]
 
@@ -69,37 +72,9 @@ def extract_segment(
     started = time.monotonic()
     original = schema_set
     for attempt in range(1, max_passes + 1):
-        transformer = ItemTransformer(schema_set, on_unfit=policy)
-        writers = {
-            table.name: open_csv_writer(table, open_output(table.name))
-            for table in schema_set.tables
-        }
-        widened = False
-        items = pages = 0
-        try:
-            for page in scan():
-                batch = transformer.transform(page)
-                items += batch.items
-                pages += 1
-                if batch.unfit:
-                    schema_set = transformer.evolved_schema_set(batch.unfit)
-                    transformer = ItemTransformer(schema_set, on_unfit=policy)
-                    widened = True
-                elif not widened:
-                    for name, rows in batch.rows.items():
-                        if rows:
-                            writers[name].write_rows(rows)
-                if progress is not None:
-                    progress(items, pages)
-            if widened:
-                for writer in writers.values():
-                    writer.abort()
-                continue
-            stats: dict[str, CsvStats] = {name: w.close() for name, w in writers.items()}
-        except BaseException:
-            for writer in writers.values():
-                writer.abort()
-            raise
+        schema_set, items, stats = _scan_pass(scan, schema_set, open_output, policy, progress)
+        if stats is None:
+            continue
         changes = diff(original, schema_set)
         return SegmentExtract(
             schema_set=schema_set,
@@ -117,6 +92,48 @@ def extract_segment(
         f"the data-schema of table {schema_set.config.table!r} still widened after "
         f"{max_passes} scans of the segment: the table is changing faster than it can be read"
     )
+
+
+def _scan_pass(
+    scan: Callable[[], Iterable[Page]],
+    schema_set: DataSchemaSet,
+    open_output: Callable[[str], IO[bytes]],
+    policy: UnfitPolicy,
+    progress: Callable[[int, int], None] | None,
+) -> tuple[DataSchemaSet, int, dict[str, CsvStats] | None]:
+    """One scan of the segment: ``(final data-schema, items, CSV stats)``, the stats None (and
+    every CSV aborted) when the data-schema widened during the scan."""
+    transformer = ItemTransformer(schema_set, on_unfit=policy)
+    writers = {
+        table.name: open_csv_writer(table, open_output(table.name)) for table in schema_set.tables
+    }
+    widened = False
+    items = pages = 0
+    try:
+        for page in scan():
+            batch = transformer.transform(page)
+            items += batch.items
+            pages += 1
+            if batch.unfit:
+                schema_set = transformer.evolved_schema_set(batch.unfit)
+                transformer = ItemTransformer(schema_set, on_unfit=policy)
+                widened = True
+            elif not widened:
+                for name, rows in batch.rows.items():
+                    if rows:
+                        writers[name].write_rows(rows)
+            if progress is not None:
+                progress(items, pages)
+        if widened:
+            for writer in writers.values():
+                writer.abort()
+            return schema_set, items, None
+        stats: dict[str, CsvStats] = {name: w.close() for name, w in writers.items()}
+    except BaseException:
+        for writer in writers.values():
+            writer.abort()
+        raise
+    return schema_set, items, stats
 
 
 __all__ = [
