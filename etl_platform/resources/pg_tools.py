@@ -18,7 +18,9 @@ import psycopg
 from dagster import ConfigurableResource
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from .s3 import ObjectStoreResource, s3_uri
+from etl_platform.core.s3_layout import s3_uri
+
+from .s3 import ObjectStoreResource
 
 
 class PgToolError(RuntimeError):

@@ -23,10 +23,11 @@ from dagster import ConfigurableResource
 from pydantic import Field, field_validator
 
 from etl_platform.core import warehouse_sql
+from etl_platform.core.s3_layout import split_s3_uri
 from etl_platform.core.warehouse_sql import Dialect
 
 from .pg_tools import redact_dsn
-from .s3 import ObjectStoreResource, split_s3_uri
+from .s3 import ObjectStoreResource
 
 try:  # ISA-L inflate: same gzip format, ~3x faster than zlib
     from isal import igzip as _gzip
