@@ -118,18 +118,27 @@ def export_day(
             )
         finally:
             stream.close()  # the driver's stream and connection end now, also on errors
+    return _result(plan, window, rows.count, parts, started, query.as_string(None))
+
+
+def _result(
+    plan: lake.ExportPlan,
+    window: lake.Window,
+    rows: int,
+    parts: list[lake.ExportedPart],
+    started: float,
+    query: str,
+) -> lake.ExportResult:
     written = sum(p.rows for p in parts)
-    if written != rows.count:  # cannot happen unless the writer is broken; never publish it
-        raise lake.LakeExportError(
-            f"{plan.table.display}: read {rows.count} rows but wrote {written}"
-        )
+    if written != rows:  # cannot happen unless the writer is broken; never publish it
+        raise lake.LakeExportError(f"{plan.table.display}: read {rows} rows but wrote {written}")
     return lake.ExportResult(
         table=plan.table.display,
         window=window,
-        rows=rows.count,
+        rows=rows,
         parts=tuple(parts),
         bytes=sum(p.bytes for p in parts),
-        schema=converter.schema,
+        schema=plan.schema,
         duration_s=time.perf_counter() - started,
-        query=query.as_string(None),
+        query=query,
     )
