@@ -576,3 +576,21 @@ def test_bounded_row_groups_on_a_larger_day(conn, pg_uri, tname, tmp_path):
     assert result.rows == 60_000 and md.num_row_groups > 5
     # no row group much larger than the byte budget in rows
     assert max(md.row_group(i).num_rows for i in range(md.num_row_groups)) < 20_000
+
+
+def test_source_resource_names_the_setting_and_never_the_password(monkeypatch):
+    from etl_platform.resources import SourcePostgresResource
+
+    monkeypatch.delenv("LX_NO_SUCH_DSN", raising=False)
+    with pytest.raises(SourcePostgresError, match="LX_NO_SUCH_DSN.*`dsn_env`"):
+        SourcePostgresResource(dsn_env="LX_NO_SUCH_DSN").database()
+    monkeypatch.setenv("LX_BAD_DSN", "postgresql://user:secret@127.0.0.1:9/db")
+    source = SourcePostgresResource(connect_timeout_s=2).database("LX_BAD_DSN")
+    assert "secret" not in repr(source)
+    for attempt in (
+        lambda: source.count_window(le.TableRef(None, "t"), "d", WINDOW),
+        lambda: next(source.record_batches("t", sql.SQL("SELECT 1"))),
+    ):
+        with pytest.raises(SourcePostgresError, match="t: cannot connect.*LX_BAD_DSN") as info:
+            attempt()
+        assert "secret" not in str(info.value)
