@@ -1,4 +1,5 @@
-"""Benchmark: Postgres → Parquet lake export (etl_platform.core.lake_export.export_day).
+"""Benchmark: Postgres → Parquet lake export (the lake step's ``export_day``:
+etl_platform.components.lake_export.day_export, over the pure core etl_platform.core.lake).
 
 One process starts an embedded PostgreSQL (pgserver) in a temporary directory, creates a table
 of ``--rows`` rows (bigint id, timestamptz, numeric(18,4), multi-line text, jsonb, bool, text[])
@@ -47,7 +48,7 @@ def _peak_rss_mb() -> float:
 
 
 def _window():
-    from etl_platform.core.lake_export import day_window
+    from etl_platform.core.lake import day_window
 
     return day_window(DAY)
 
@@ -93,12 +94,18 @@ def child_pandas(uri: str, table: str, opts: dict) -> dict:
 
 
 def child_ours(uri: str, table: str, opts: dict) -> dict:
-    from etl_platform.core.lake_export import LocalDirectorySink, export_day, read_back_check
+    from etl_platform.components.lake_export.day_export import export_day
+    from etl_platform.components.lake_export.part_spool import LocalDirectorySink
+    from etl_platform.core.lake import read_back_check
+    from etl_platform.resources.source_postgres import SourceDatabase
 
     out = os.path.join(opts["out"], "ours")
     kwargs = opts.get("kwargs", {})
     t0 = time.perf_counter()
-    result = export_day(uri, table, "created_at", _window(), sink=LocalDirectorySink(out), **kwargs)
+    source = SourceDatabase(uri)
+    result = export_day(
+        source, table, "created_at", _window(), sink=LocalDirectorySink(out), **kwargs
+    )
     seconds = time.perf_counter() - t0
     read_back_check(result.locations, result.rows, result.schema)
     return {

@@ -35,8 +35,8 @@ from etl_platform.core.dynamo import (
     merge_schema_sets,
     observe,
 )
+from etl_platform.core.s3_layout import s3_uri
 from etl_platform.resources import DynamoDBResource, ObjectStoreResource, WarehouseResource
-from etl_platform.resources.s3 import s3_uri
 
 from .run_policy import step_retry_policy, terminal_errors_fail_fast
 

@@ -1,17 +1,72 @@
-"""Where the DynamoDB pipeline keeps its objects: deterministic keys, so a re-run overwrites.
+"""Every S3 key the platform writes, and the one ``s3://`` URI helper pair.
 
-``PREFIX/INSTANCE/date=YYYY-MM-DD/segment=NNNN/TABLE.csv.gz`` for segment extracts, with a
-``_manifest.json`` written last (its presence means the segment's CSVs are complete), and
-``PREFIX/INSTANCE/v<fingerprint>.json`` plus ``latest.json`` for the data-schema cache.
+Keys are deterministic, so a re-run overwrites what an earlier run wrote.
+
+DynamoDB pipeline: ``PREFIX/INSTANCE/date=YYYY-MM-DD/segment=NNNN/TABLE.csv.gz`` for segment
+extracts, with a ``_manifest.json`` written last (its presence means the segment's CSVs are
+complete), and ``PREFIX/INSTANCE/v<fingerprint>.json`` plus ``latest.json`` for the data-schema
+cache.
+
+Parquet lake: ``PREFIX/TABLE/year=YYYY/month=MM/day=DD/part-NNNNN.parquet`` (Hive-style
+partition directories, zero-padded values). A rerun rewrites the same part names; parts of an
+earlier run beyond the new count are found by :func:`stale_part_keys` and deleted.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from datetime import date
+
+# Bucket naming rules (general purpose buckets):
+# https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_IP_ADDRESS = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
+_PART_NAME = re.compile(r"^part-(\d{5,})\.parquet$")
+PARTITION_KEYS = ("year", "month", "day")
+"""The lake's Hive partition keys, in key order."""
+
+
+def check_bucket_name(bucket: str) -> str:
+    """``bucket`` if it is a valid S3 bucket name (3-63 lowercase letters, digits, dots and
+    hyphens, starting and ending with a letter or digit, no ``..``, not an IP address)."""
+    if (
+        not isinstance(bucket, str)
+        or not _BUCKET.match(bucket)
+        or ".." in bucket
+        or _IP_ADDRESS.match(bucket)
+    ):
+        raise ValueError(
+            f"invalid S3 bucket name {bucket!r}: use 3-63 lowercase letters, digits, '.' and "
+            "'-', starting and ending with a letter or digit"
+        )
+    return bucket
+
+
+def s3_uri(bucket: str, key: str) -> str:
+    """``s3://bucket/key`` (a leading ``/`` of the key is dropped); the bucket is validated."""
+    return f"s3://{check_bucket_name(bucket)}/{key.lstrip('/')}"
+
+
+def split_s3_uri(uri: str) -> tuple[str, str]:
+    """``s3://bucket/key`` → ``(bucket, key)``, exactly: a key keeps every character (``?``,
+    ``#``, control characters), which URL parsing would cut or drop. The error names the URI."""
+    if not isinstance(uri, str) or not uri.startswith("s3://"):
+        raise ValueError(f"not an s3:// URI: {uri!r}")
+    bucket, _, key = uri[len("s3://") :].partition("/")
+    try:
+        check_bucket_name(bucket)
+    except ValueError as exc:
+        raise ValueError(f"{uri!r}: {exc}") from None
+    return bucket, key.lstrip("/")
 
 
 def _join(*parts: str) -> str:
     return "/".join(p.strip("/") for p in parts if p.strip("/"))
+
+
+# --------------------------------------------------------------------------------------------
+# DynamoDB pipeline
 
 
 def segment_prefix(prefix: str, instance: str, day: date, segment: int) -> str:
@@ -37,3 +92,67 @@ def data_schema_version_key(prefix: str, instance: str, fingerprint: str) -> str
 
 def data_schema_latest_key(prefix: str, instance: str) -> str:
     return _join(prefix, instance, "latest.json")
+
+
+# --------------------------------------------------------------------------------------------
+# Parquet lake
+
+
+def partition_values(day: date) -> tuple[str, str, str]:
+    """The Hive partition values of a day, zero-padded as in the keys: ``("2024", "03", "01")``."""
+    return f"{day.year:04d}", f"{day.month:02d}", f"{day.day:02d}"
+
+
+def partition_suffix(day: date) -> str:
+    """``year=YYYY/month=MM/day=DD/``: a day's directory under its table's prefix."""
+    return "".join(f"{k}={v}/" for k, v in zip(PARTITION_KEYS, partition_values(day), strict=True))
+
+
+def _check_table_segment(table: str) -> None:
+    if not table or "/" in table or table != table.strip() or table in (".", ".."):
+        raise ValueError(f"invalid lake table name for an S3 key: {table!r}")
+
+
+def lake_table_prefix(prefix: str, table: str) -> str:
+    """The key prefix of a lake table: ``PREFIX/TABLE/`` (``TABLE/`` when prefix is empty)."""
+    _check_table_segment(table)
+    p = prefix.strip("/")
+    return f"{p}/{table}/" if p else f"{table}/"
+
+
+def lake_partition_prefix(prefix: str, table: str, day: date) -> str:
+    """The one key scheme of lake partitions: ``PREFIX/TABLE/year=YYYY/month=MM/day=DD/``."""
+    return lake_table_prefix(prefix, table) + partition_suffix(day)
+
+
+def part_name(index: int) -> str:
+    """File name of part ``index``: ``part-00000.parquet``."""
+    if index < 0:
+        raise ValueError(f"part index must be >= 0, got {index}")
+    return f"part-{index:05d}.parquet"
+
+
+def lake_part_key(prefix: str, table: str, day: date, index: int) -> str:
+    """Full key of one part: ``lake_partition_prefix(...) + part_name(index)``."""
+    return lake_partition_prefix(prefix, table, day) + part_name(index)
+
+
+def lake_table_uri(bucket: str, prefix: str, table: str) -> str:
+    """S3 URI of a lake table (the Glue table location)."""
+    return s3_uri(bucket, lake_table_prefix(prefix, table))
+
+
+def lake_partition_uri(bucket: str, prefix: str, table: str, day: date) -> str:
+    """S3 URI of one day's partition (the Glue partition location)."""
+    return s3_uri(bucket, lake_partition_prefix(prefix, table, day))
+
+
+def stale_part_keys(existing: Iterable[str], written: Iterable[str]) -> list[str]:
+    """Part objects under a partition prefix that a rerun did not rewrite (delete them).
+
+    ``existing``: keys listed under the partition prefix after the export; ``written``: the
+    keys the export produced. Only ``part-NNNNN.parquet`` names are considered, so unrelated
+    objects (markers, manifests) are left alone.
+    """
+    keep = set(written)
+    return sorted(k for k in existing if k not in keep and _PART_NAME.match(k.rsplit("/", 1)[-1]))

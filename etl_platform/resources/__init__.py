@@ -11,6 +11,7 @@ from .dynamodb import DynamoDBResource
 from .glue import CatalogResource, NotificationResource
 from .pg_tools import PgToolsResource
 from .s3 import ObjectStoreResource
+from .source_postgres import SourcePostgresResource
 from .sqs import QueueResource
 from .warehouse import WarehouseResource
 
@@ -21,6 +22,7 @@ __all__ = [
     "ObjectStoreResource",
     "PgToolsResource",
     "QueueResource",
+    "SourcePostgresResource",
     "WarehouseResource",
     "platform_resources",
 ]
@@ -30,7 +32,8 @@ def platform_resources() -> dict[str, Any]:
     """The resources every pipeline component expects, configured from the environment.
 
     ``ETL_WAREHOUSE_DSN`` (secret, read at run time), ``ETL_WAREHOUSE_DIALECT`` (`postgres` or
-    `redshift`, checked now), ``ETL_REDSHIFT_IAM_ROLE``; AWS through boto3's own variables.
+    `redshift`, checked now), ``ETL_REDSHIFT_IAM_ROLE``, ``ETL_SOURCE_DSN`` (the lake's
+    source database, secret, read at run time); AWS through boto3's own variables.
     """
     return {
         "dynamodb": DynamoDBResource(),
@@ -44,4 +47,5 @@ def platform_resources() -> dict[str, Any]:
             iam_role_arn=os.environ.get("ETL_REDSHIFT_IAM_ROLE"),
         ),
         "pg_tools": PgToolsResource(bin_dir=os.environ.get("ETL_PG_BIN_DIR")),
+        "source_postgres": SourcePostgresResource(),
     }

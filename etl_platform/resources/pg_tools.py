@@ -17,8 +17,9 @@ from pathlib import Path
 from dagster import ConfigurableResource
 
 from etl_platform.core.dsn import redact_dsn, split_password
+from etl_platform.core.s3_layout import s3_uri
 
-from .s3 import ObjectStoreResource, s3_uri
+from .s3 import ObjectStoreResource
 
 
 class PgToolError(RuntimeError):

@@ -9,25 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import IO, Any
-from urllib.parse import urlparse
 
 from boto3.s3.transfer import TransferConfig
 from dagster_aws.s3 import S3Resource
 from pydantic import PrivateAttr
 
+from etl_platform.core.s3_layout import s3_uri
+
 from .aws_client import client_for, naming_aws_settings
-
-
-def split_s3_uri(uri: str) -> tuple[str, str]:
-    """``s3://bucket/key`` → ``(bucket, key)``; the error names the URI."""
-    parsed = urlparse(uri)
-    if parsed.scheme != "s3" or not parsed.netloc:
-        raise ValueError(f"not an s3:// URI: {uri!r}")
-    return parsed.netloc, parsed.path.lstrip("/")
-
-
-def s3_uri(bucket: str, key: str) -> str:
-    return f"s3://{bucket}/{key}"
 
 
 class ObjectStoreResource(S3Resource):

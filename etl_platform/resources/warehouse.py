@@ -25,9 +25,10 @@ from pydantic import Field, field_validator
 
 from etl_platform.core import warehouse as warehouse_sql
 from etl_platform.core.dsn import redact_dsn
+from etl_platform.core.s3_layout import split_s3_uri
 from etl_platform.core.warehouse import Dialect, LoadedRowCount, LoadMethod
 
-from .s3 import ObjectStoreResource, split_s3_uri
+from .s3 import ObjectStoreResource
 
 try:  # ISA-L inflate: same gzip format, ~3x faster than zlib
     from isal import igzip as _gzip

@@ -4,11 +4,9 @@ conversion checks, Glue inputs and the footer-only read-back check."""
 from __future__ import annotations
 
 import io
-import os
-import tempfile
+import re
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
-from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -16,8 +14,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from etl_platform.core import lake_export as le
-from etl_platform.core.lake_export import PgColumn
+from etl_platform.components.lake_export.part_spool import write_parts_in_background
+from etl_platform.core import lake as le
+from etl_platform.core import s3_layout
+from etl_platform.core.lake import PgColumn
 
 # ----------------------------------------------------------------------------- windows & keys
 
@@ -45,33 +45,43 @@ def test_day_window_property(day):
 
 def test_partition_prefix_and_part_names():
     day = date(2024, 3, 1)
-    assert le.partition_prefix("lake", "orders", day) == "lake/orders/year=2024/month=03/day=01/"
-    assert le.partition_prefix("/a/b/", "orders", day) == "a/b/orders/year=2024/month=03/day=01/"
-    assert le.partition_prefix("", "orders", day) == "orders/year=2024/month=03/day=01/"
-    assert le.part_name(0) == "part-00000.parquet"
-    assert le.part_name(123) == "part-00123.parquet"
-    assert le.part_key("p", "t", day, 2) == "p/t/year=2024/month=03/day=01/part-00002.parquet"
-    assert le.partition_values(date(7, 1, 9)) == ("0007", "01", "09")
-    assert le.table_location("lake/", "orders") == "lake/orders/"
-    assert le.s3_uri("b", "/k/x") == "s3://b/k/x"
-    assert le.partition_location("b", "lake", "t", day) == (
-        "s3://b/lake/t/year=2024/month=03/day=01/"
+    assert (
+        s3_layout.lake_partition_prefix("lake", "orders", day)
+        == "lake/orders/year=2024/month=03/day=01/"
+    )
+    assert (
+        s3_layout.lake_partition_prefix("/a/b/", "orders", day)
+        == "a/b/orders/year=2024/month=03/day=01/"
+    )
+    assert s3_layout.lake_partition_prefix("", "orders", day) == "orders/year=2024/month=03/day=01/"
+    assert s3_layout.part_name(0) == "part-00000.parquet"
+    assert s3_layout.part_name(123) == "part-00123.parquet"
+    assert (
+        s3_layout.lake_part_key("p", "t", day, 2)
+        == "p/t/year=2024/month=03/day=01/part-00002.parquet"
+    )
+    assert s3_layout.partition_values(date(7, 1, 9)) == ("0007", "01", "09")
+    assert s3_layout.lake_table_prefix("lake/", "orders") == "lake/orders/"
+    assert s3_layout.s3_uri("bkt", "/k/x") == "s3://bkt/k/x"
+    assert s3_layout.lake_partition_uri("bkt", "lake", "t", day) == (
+        "s3://bkt/lake/t/year=2024/month=03/day=01/"
     )
     with pytest.raises(ValueError):
-        le.part_name(-1)
+        s3_layout.part_name(-1)
     for bad in ("", "a/b", " t", ".."):
         with pytest.raises(ValueError):
-            le.partition_prefix("lake", bad, day)
+            s3_layout.lake_partition_prefix("lake", bad, day)
     with pytest.raises(ValueError):
-        le.s3_uri("b/c", "k")
+        s3_layout.s3_uri("b/c", "k")
 
 
 @given(st.dates(), st.integers(min_value=0, max_value=99_999))
 def test_part_key_parses_back(day, index):
-    key = le.part_key("lake/x", "tbl", day, index)
+    key = s3_layout.lake_part_key("lake/x", "tbl", day, index)
     *_, y, m, d, name = key.split("/")
     assert (y, m, d) == tuple(
-        f"{k}={v}" for k, v in zip(("year", "month", "day"), le.partition_values(day), strict=True)
+        f"{k}={v}"
+        for k, v in zip(("year", "month", "day"), s3_layout.partition_values(day), strict=True)
     )
     assert date(int(y[5:]), int(m[6:]), int(d[4:])) == day
     assert int(name[5:10]) == index
@@ -79,10 +89,13 @@ def test_part_key_parses_back(day, index):
 
 def test_stale_part_keys_only_parts_not_rewritten():
     p = "lake/t/year=2024/month=03/day=01/"
-    existing = [p + le.part_name(i) for i in range(4)] + [p + "_SUCCESS", p + "notes.txt"]
-    written = [p + le.part_name(0), p + le.part_name(1)]
-    assert le.stale_part_keys(existing, written) == [p + le.part_name(2), p + le.part_name(3)]
-    assert le.stale_part_keys(written, written) == []
+    existing = [p + s3_layout.part_name(i) for i in range(4)] + [p + "_SUCCESS", p + "notes.txt"]
+    written = [p + s3_layout.part_name(0), p + s3_layout.part_name(1)]
+    assert s3_layout.stale_part_keys(existing, written) == [
+        p + s3_layout.part_name(2),
+        p + s3_layout.part_name(3),
+    ]
+    assert s3_layout.stale_part_keys(written, written) == []
 
 
 # ----------------------------------------------------------------------------- tables & types
@@ -245,7 +258,7 @@ def test_select_sql_quotes_identifiers_and_adds_ndims_helpers():
 
 
 def _converter(*plans):
-    return le._Converter("public.t", list(plans))
+    return le.BatchConverter("public.t", list(plans))
 
 
 def _numeric_storage(values):
@@ -404,7 +417,7 @@ def test_glue_partition_input():
     assert pi["StorageDescriptor"]["Location"] == (
         "s3://bucket/lake/orders/year=2024/month=03/day=01/"
     )
-    assert pi["StorageDescriptor"]["Location"] == "s3://bucket/" + le.partition_prefix(
+    assert pi["StorageDescriptor"]["Location"] == "s3://bucket/" + s3_layout.lake_partition_prefix(
         "lake", "orders", date(2024, 3, 1)
     )
     assert len(pi["StorageDescriptor"]["Columns"]) == len(SCHEMA)
@@ -479,76 +492,118 @@ def test_read_back_check_failures():
 def test_part_writer_cuts_parts_and_row_groups_exactly(sizes, part_rows, row_group_rows, threaded):
     schema = pa.schema([pa.field("id", pa.int64(), nullable=False)])
     received: list[tuple[int, str, int]] = []
-    with tempfile.TemporaryDirectory() as spool, tempfile.TemporaryDirectory() as out:
-        local = le.LocalDirectorySink(out)
+    delivered: dict[str, bytes] = {}
 
-        def sink(part: le.FinishedPart) -> str:
-            received.append((part.index, part.name, part.rows))
-            return local(part)
+    def sink(part: le.FinishedPart) -> str:
+        received.append((part.index, part.name, part.rows))
+        delivered[part.name] = part.file.read()
+        assert len(delivered[part.name]) == part.bytes
+        return part.name
 
-        writer = le._PartWriter(
-            schema,
-            Path(spool),
-            sink,
-            compression="zstd",
-            compression_level=None,
-            part_bytes=None,
-            part_rows=part_rows,
-            row_group_bytes=1 << 30,
-            row_group_rows=row_group_rows,
-            use_dictionary=True,
+    batches = []
+    start = 0
+    for n in sizes:
+        batches.append(
+            pa.record_batch([pa.array(range(start, start + n), pa.int64())], schema=schema)
         )
-        w = le._ThreadedWriter(writer, 2) if threaded else writer
-        start = 0
-        for n in sizes:
-            w.add(pa.record_batch([pa.array(range(start, start + n), pa.int64())], schema=schema))
-            start += n
-        w.finish()
-        total = sum(sizes)
-        rows = [r for _, _, r in received]
-        assert [i for i, _, _ in received] == list(range(len(received)))
-        assert [name for _, name, _ in received] == [le.part_name(i) for i in range(len(rows))]
-        assert sum(rows) == total
-        if total == 0:
-            assert rows == [0]  # one empty part carrying the schema
-        elif part_rows is not None:
-            assert all(r == part_rows for r in rows[:-1]) and 0 < rows[-1] <= part_rows
-        else:
-            assert len(rows) == 1
-        ids: list[int] = []
-        for p in writer.parts:
-            pf = pq.ParquetFile(p.location)
-            assert all(
-                pf.metadata.row_group(i).num_rows <= row_group_rows
-                for i in range(pf.metadata.num_row_groups)
-            )
-            ids += pf.read().column("id").to_pylist()
-        assert ids == list(range(total))
-        assert sorted(os.listdir(spool)) == []
+        start += n
+    settings_ = le.PartSettings(
+        part_bytes=None, part_rows=part_rows, row_group_bytes=1 << 30, row_group_rows=row_group_rows
+    )
+    write = write_parts_in_background if threaded else le.write_parts
+    parts = write(iter(batches), schema, sink, settings=settings_)
+    total = sum(sizes)
+    rows = [r for _, _, r in received]
+    assert [i for i, _, _ in received] == list(range(len(received)))
+    assert [name for _, name, _ in received] == [s3_layout.part_name(i) for i in range(len(rows))]
+    assert [p.location for p in parts] == [name for _, name, _ in received]
+    assert sum(rows) == total
+    if total == 0:
+        assert rows == [0]  # one empty part carrying the schema
+    elif part_rows is not None:
+        assert all(r == part_rows for r in rows[:-1]) and 0 < rows[-1] <= part_rows
+    else:
+        assert len(rows) == 1
+    ids: list[int] = []
+    for p in parts:
+        pf = pq.ParquetFile(pa.BufferReader(delivered[p.location]))
+        assert all(
+            pf.metadata.row_group(i).num_rows <= row_group_rows
+            for i in range(pf.metadata.num_row_groups)
+        )
+        ids += pf.read().column("id").to_pylist()
+    assert ids == list(range(total))
 
 
-def test_threaded_writer_surfaces_sink_errors(tmp_path):
+def test_part_writer_refuses_bad_settings():
+    with pytest.raises(ValueError, match="compression"):
+        le.PartSettings(compression="gzip")
+    with pytest.raises(ValueError, match="part_rows"):
+        le.PartSettings(part_rows=0)
+    with pytest.raises(ValueError, match="row_group"):
+        le.PartSettings(row_group_rows=0)
+
+
+def test_part_writer_drops_the_open_part_when_batches_fail():
+    schema = pa.schema([("id", pa.int64())])
+    delivered: list[str] = []
+
+    def batches():
+        yield pa.record_batch([pa.array(range(10), pa.int64())], ["id"])
+        raise RuntimeError("source broke")
+
+    def sink(part: le.FinishedPart) -> str:
+        delivered.append(part.name)
+        return part.name
+
+    for write in (le.write_parts, write_parts_in_background):
+        with pytest.raises(RuntimeError, match="source broke"):
+            write(batches(), schema, sink, settings=le.PartSettings(part_rows=100))
+    assert delivered == []
+
+
+def test_threaded_writer_surfaces_sink_errors():
+    import threading
+
     schema = pa.schema([("id", pa.int64())])
 
     def sink(part: le.FinishedPart) -> str:
         raise RuntimeError("upload failed")
 
-    writer = le._PartWriter(
-        schema,
-        tmp_path,
-        sink,
-        compression="snappy",
-        compression_level=None,
-        part_bytes=None,
-        part_rows=10,
-        row_group_bytes=1 << 30,
-        row_group_rows=10,
-        use_dictionary=True,
+    batches = (
+        pa.record_batch([pa.array(range(i * 10, i * 10 + 10), pa.int64())], ["id"])
+        for i in range(100)
     )
-    w = le._ThreadedWriter(writer, 1)
     with pytest.raises(RuntimeError, match="upload failed"):
-        for i in range(100):
-            w.add(pa.record_batch([pa.array(range(i * 10, i * 10 + 10), pa.int64())], ["id"]))
-        w.finish()
-    w.abort()
-    assert not w.thread.is_alive()
+        write_parts_in_background(
+            batches,
+            schema,
+            sink,
+            settings=le.PartSettings(compression="snappy", part_rows=10, row_group_rows=10),
+            depth=1,
+        )
+    assert not [t for t in threading.enumerate() if t.name == "lake-export-writer"]
+
+
+# ----------------------------------------------------------------------------- S3 URIs
+
+
+def test_s3_uri_and_split_validate_the_bucket_and_name_the_uri():
+    assert s3_layout.s3_uri("etl-data", "a/b.csv.gz") == "s3://etl-data/a/b.csv.gz"
+    assert s3_layout.split_s3_uri("s3://etl-data/a/b.csv.gz") == ("etl-data", "a/b.csv.gz")
+    assert s3_layout.split_s3_uri("s3://my.bucket-1/") == ("my.bucket-1", "")
+    for bad in ("b", "Upper", "under_score", "-dash", "dot.", "a..b", "192.168.1.1", "x" * 64, ""):
+        with pytest.raises(ValueError, match="bucket"):
+            s3_layout.s3_uri(bad, "k")
+    for bad in ("http://bkt/k", "s3:///k", "bkt/k", "s3://Bad_Bucket/k"):
+        with pytest.raises(ValueError, match=re.escape(repr(bad))):
+            s3_layout.split_s3_uri(bad)
+
+
+@given(
+    st.from_regex(r"[a-z0-9][a-z0-9-]{1,20}[a-z0-9]", fullmatch=True),
+    st.text(st.characters(blacklist_categories=("Cs",)), max_size=40),
+)
+def test_s3_uri_round_trips(bucket, key):
+    key = key.lstrip("/")
+    assert s3_layout.split_s3_uri(s3_layout.s3_uri(bucket, key)) == (bucket, key)

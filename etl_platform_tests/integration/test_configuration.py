@@ -33,7 +33,7 @@ def test_unreachable_aws_endpoint_names_the_setting(monkeypatch):
     with pytest.raises(AwsConfigurationError, match="AWS_ENDPOINT_URL='http://127.0.0.1:9'"):
         list(DynamoDBResource(max_attempts=1).scan_segment("t", 0, 1))
     with pytest.raises(AwsConfigurationError, match="AWS_ENDPOINT_URL"):
-        ObjectStoreResource(max_attempts=1).get_bytes("b", "k")
+        ObjectStoreResource(max_attempts=1).get_bytes("etl-data", "k")
 
 
 @pytest.mark.parametrize(

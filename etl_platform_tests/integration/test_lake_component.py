@@ -26,7 +26,6 @@ from dagster._core.events import DagsterEventType
 from dagster._core.instance.ref import InstanceRef
 from pyarrow import fs
 
-from etl_platform.components import lake_export as lake_component
 from etl_platform.components.lake_export import (
     COUNT_CHECK,
     DRY_RUN_TAG,
@@ -34,8 +33,11 @@ from etl_platform.components.lake_export import (
     MEDIAN_CHECK,
     READ_BACK_CHECK,
     LakeExport,
+    day_export,
 )
-from etl_platform.core import lake_export as le
+from etl_platform.components.lake_export import export as lake_step
+from etl_platform.core import lake as le
+from etl_platform.core import s3_layout
 from etl_platform.resources import NotificationResource, platform_resources
 
 ALL_CHECKS = {COUNT_CHECK, READ_BACK_CHECK, GLUE_CHECK, MEDIAN_CHECK}
@@ -122,7 +124,7 @@ def listing(lake: dict[str, Any], prefix: str = "") -> dict[str, str]:
 
 
 def read_day(lake: dict[str, Any], table: str, day: date) -> pa.Table:
-    prefix = le.partition_prefix("warehouse-lake", table, day)
+    prefix = s3_layout.lake_partition_prefix("warehouse-lake", table, day)
     keys = sorted(listing(lake, prefix))
     assert keys, f"no parts under {prefix}"
     filesystem = s3fs(lake)
@@ -226,7 +228,7 @@ def test_each_day_holds_exactly_its_rows_glue_lists_them_and_rerun_changes_nothi
     seed_edge(lake["dsn"])
     c = component(lake, [{"name": "public.edge", "date_column": "ts"}], start_date="2026-02-20")
     instance = dg.DagsterInstance.ephemeral()
-    monkeypatch.setattr(lake_component, "PROGRESS_LOG_SECONDS", 0.0)  # log every batch
+    monkeypatch.setattr(lake_step, "PROGRESS_LOG_SECONDS", 0.0)  # log every batch
 
     result = materialize(c, "edge", instance, first="2026-02-28", last="2026-03-02")
     assert result.success
@@ -297,7 +299,7 @@ def test_each_day_holds_exactly_its_rows_glue_lists_them_and_rerun_changes_nothi
 
     # re-running a day changes nothing, and a part left by an earlier, bigger run goes away
     before = listing(lake)
-    stale = le.part_key("warehouse-lake", "edge", date(2026, 3, 1), 1)
+    stale = s3_layout.lake_part_key("warehouse-lake", "edge", date(2026, 3, 1), 1)
     lake["s3"].put_object(Bucket=lake["bucket"], Key=stale, Body=b"left by an earlier run")
     rerun = materialize(c, "edge", instance, partition="2026-03-01")
     assert rerun.success
@@ -465,13 +467,8 @@ def test_thirty_day_backfill_is_one_run_via_dg_launch_and_all_checks_pass(lake, 
     assert not warn.passed and warn.severity == dg.AssetCheckSeverity.WARN
     assert warn.metadata["trailing_median"].value == 4.0
     assert all(evs[("2026-01-30", n)].passed for n in ALL_CHECKS - {MEDIAN_CHECK})
-    assert (
-        pq.read_table(
-            f"{lake['bucket']}/{le.part_key('warehouse-lake', 'daily', date(2026, 1, 30), 0)}",
-            filesystem=s3fs(lake),
-        ).num_rows
-        == 1
-    )
+    day_key = s3_layout.lake_part_key("warehouse-lake", "daily", date(2026, 1, 30), 0)
+    assert pq.read_table(f"{lake['bucket']}/{day_key}", filesystem=s3fs(lake)).num_rows == 1
 
 
 # ------------------------------------------------------------------------------- dry run
@@ -648,15 +645,15 @@ def test_transient_failure_retries_the_step_and_skips_days_already_exported(lake
 
     seed_edge(lake["dsn"])
     c = component(lake, [{"name": "edge", "date_column": "ts"}], start_date="2026-02-20")
-    real_export, calls = le.export_day, []
+    real_export, calls = day_export.export_day, []
 
-    def flaky_export(uri, table, date_column, window, **kw):
+    def flaky_export(source, table, date_column, window, **kw):
         calls.append(window[0].date().isoformat())
         if calls.count("2026-03-01") == 1 and calls[-1] == "2026-03-01":
             raise TransientError("connection reset by peer (simulated)")
-        return real_export(uri, table, date_column, window, **kw)
+        return real_export(source, table, date_column, window, **kw)
 
-    monkeypatch.setattr(le, "export_day", flaky_export)
+    monkeypatch.setattr(day_export, "export_day", flaky_export)
     instance = dg.DagsterInstance.ephemeral()
     result = materialize(c, "edge", instance, first="2026-02-28", last="2026-03-02")
     assert result.success

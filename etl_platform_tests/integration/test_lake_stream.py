@@ -1,5 +1,8 @@
 """The lake export against a real PostgreSQL: exact types, day boundaries whatever the session
-time zone, bounded parts, failures that name the column, and the S3/Glue hand-off on moto."""
+time zone, bounded parts, failures that name the column, and the S3/Glue hand-off on moto.
+
+The source is read through ``SourceDatabase`` (what ``SourcePostgresResource`` hands out), the
+parts are written by the pure core and spooled by the export step's day export."""
 
 from __future__ import annotations
 
@@ -19,7 +22,11 @@ import pyarrow.parquet as pq
 import pytest
 from psycopg import sql
 
-from etl_platform.core import lake_export as le
+from etl_platform.components.lake_export.day_export import export_day, plan_table
+from etl_platform.components.lake_export.part_spool import LocalDirectorySink
+from etl_platform.core import lake as le
+from etl_platform.core import s3_layout
+from etl_platform.resources.source_postgres import SourceDatabase, SourcePostgresError
 
 DAY = date(2024, 3, 1)
 WINDOW = le.day_window(DAY)
@@ -42,8 +49,18 @@ def tname(unique_name: str) -> str:
     return f"lx_{unique_name}"
 
 
+def export_at(uri: str, table: str, date_column: str, window: le.Window, **kw) -> le.ExportResult:
+    """``export_day`` from the database at ``uri`` (``statement_timeout_ms`` is the source's)."""
+    source = SourceDatabase(uri, statement_timeout_ms=kw.pop("statement_timeout_ms", None))
+    return export_day(source, table, date_column, window, **kw)
+
+
+def count_rows(uri: str, table: str, date_column: str, window: le.Window) -> int:
+    return SourceDatabase(uri).count_window(le.parse_table_name(table), date_column, window)
+
+
 def export_local(uri: str, table: str, date_column: str, out: Path, **kw) -> le.ExportResult:
-    return le.export_day(uri, table, date_column, WINDOW, sink=le.LocalDirectorySink(out), **kw)
+    return export_at(uri, table, date_column, WINDOW, sink=LocalDirectorySink(out), **kw)
 
 
 def read_rows(result: le.ExportResult) -> list[dict]:
@@ -154,7 +171,7 @@ def test_every_type_exact_with_nulls(conn, pg_uri, tname, tmp_path):
     assert all(v is None for k, v in rows[2].items() if k not in ("id", "created_at"))
 
     # export_schema predicts the schema without reading rows
-    assert le.export_schema(pg_uri, tname, "created_at").equals(result.schema)
+    assert plan_table(SourceDatabase(pg_uri), tname, "created_at").schema.equals(result.schema)
     le.read_back_check([Path(p) for p in result.locations], 2, result.schema)
 
 
@@ -200,11 +217,11 @@ def test_day_boundaries_timestamptz_any_offset_any_session_zone(far_tz_uri, tnam
         datetime(2024, 3, 1, 23, 59, 59, 999999, tzinfo=UTC),
         datetime(2024, 3, 1, 2, tzinfo=UTC),
     }
-    assert le.count_rows(far_tz_uri, tname, "ts", WINDOW) == 3 == result.rows
+    assert count_rows(far_tz_uri, tname, "ts", WINDOW) == 3 == result.rows
     # the neighbouring days together hold the rest (none lost, none twice)
     prev_w, next_w = le.day_window(DAY - timedelta(days=1)), le.day_window(DAY + timedelta(1))
-    assert le.count_rows(far_tz_uri, tname, "ts", prev_w) == 3  # 1, 5, 8
-    assert le.count_rows(far_tz_uri, tname, "ts", next_w) == 2  # 4, 7
+    assert count_rows(far_tz_uri, tname, "ts", prev_w) == 3  # 1, 5, 8
+    assert count_rows(far_tz_uri, tname, "ts", next_w) == 2  # 4, 7
 
 
 def test_day_boundaries_timestamp_and_date_columns(far_tz_uri, tname, tmp_path):
@@ -220,7 +237,7 @@ def test_day_boundaries_timestamp_and_date_columns(far_tz_uri, tname, tmp_path):
     for col in ("lts", "d"):
         result = export_local(far_tz_uri, tname, col, tmp_path / col)
         assert sorted(r["id"] for r in read_rows(result)) == [2, 3], col
-        assert le.count_rows(far_tz_uri, tname, col, WINDOW) == 2
+        assert count_rows(far_tz_uri, tname, col, WINDOW) == 2
 
 
 # ----------------------------------------------------------------------------------- parts
@@ -252,8 +269,8 @@ def test_parts_by_rows_and_progress(conn, pg_uri, tname, tmp_path):
         unconstrained_numeric=(38, 20),
     )
     assert [p.rows for p in result.parts] == [1000, 1000, 1000, 500]
-    assert [p.name for p in result.parts] == [le.part_name(i) for i in range(4)]
-    assert result.locations == [str(tmp_path / le.part_name(i)) for i in range(4)]
+    assert [p.name for p in result.parts] == [s3_layout.part_name(i) for i in range(4)]
+    assert result.locations == [str(tmp_path / s3_layout.part_name(i)) for i in range(4)]
     assert result.bytes == sum(os.path.getsize(p) for p in result.locations)
     assert result.rows == 3500 and sorted(r["id"] for r in read_rows(result)) == list(
         range(1, 3501)
@@ -293,7 +310,7 @@ def test_parts_by_bytes_and_row_groups(conn, pg_uri, tname, tmp_path):
 def test_empty_day_writes_one_empty_part(conn, pg_uri, tname, tmp_path):
     _fill(conn, tname, 10)
     w = le.day_window(date(2030, 1, 1))
-    result = le.export_day(pg_uri, tname, "ts", w, sink=le.LocalDirectorySink(tmp_path))
+    result = export_at(pg_uri, tname, "ts", w, sink=LocalDirectorySink(tmp_path))
     assert result.rows == 0 and len(result.parts) == 1 and result.parts[0].rows == 0
     le.read_back_check(result.locations, 0, result.schema)
     assert pq.read_table(result.locations[0]).num_rows == 0
@@ -322,21 +339,21 @@ def test_quoted_identifiers_and_column_list(conn, pg_uri, tmp_path):
 
 def test_clear_errors_for_config_mistakes(conn, pg_uri, tname, tmp_path):
     conn.execute(f"CREATE TABLE {tname} (id int, ts timestamptz, day_text text, big numeric(40,2))")
-    sink = le.LocalDirectorySink(tmp_path)
-    with pytest.raises(le.LakeExportError, match=r"table public\.nope_x not found"):
-        le.export_day(pg_uri, "public.nope_x", "ts", WINDOW, sink=sink)
+    sink = LocalDirectorySink(tmp_path)
+    with pytest.raises(SourcePostgresError, match=r"table public\.nope_x not found"):
+        export_at(pg_uri, "public.nope_x", "ts", WINDOW, sink=sink)
     with pytest.raises(le.LakeExportError, match=rf"{tname}: no date column 'created'"):
-        le.export_day(pg_uri, tname, "created", WINDOW, sink=sink)
+        export_at(pg_uri, tname, "created", WINDOW, sink=sink)
     with pytest.raises(le.LakeExportError, match=rf"{tname}: no column 'nope'"):
-        le.export_day(pg_uri, tname, "ts", WINDOW, sink=sink, columns=["id", "nope"])
+        export_at(pg_uri, tname, "ts", WINDOW, sink=sink, columns=["id", "nope"])
     with pytest.raises(le.UnsupportedColumnError, match=rf"{tname}\.day_text.*type text"):
-        le.count_rows(pg_uri, tname, "day_text", WINDOW)
+        count_rows(pg_uri, tname, "day_text", WINDOW)
     with pytest.raises(le.UnsupportedColumnError, match=rf"{tname}\.big.*precision 40"):
-        le.export_day(pg_uri, tname, "ts", WINDOW, sink=sink)
-    with pytest.raises(le.LakeExportError, match=rf"{tname}: cannot connect to the source"):
-        le.count_rows("postgresql://postgres@/postgres?host=/nonexistent", tname, "ts", WINDOW)
+        export_at(pg_uri, tname, "ts", WINDOW, sink=sink)
+    with pytest.raises(SourcePostgresError, match=rf"{tname}: cannot connect to the source"):
+        count_rows("postgresql://postgres@/postgres?host=/nonexistent", tname, "ts", WINDOW)
     with pytest.raises(ValueError, match="compression"):
-        le.export_day(pg_uri, tname, "ts", WINDOW, sink=sink, compression="gzip")
+        export_at(pg_uri, tname, "ts", WINDOW, sink=sink, compression="gzip")
     assert not list(tmp_path.iterdir())
 
 
@@ -385,7 +402,7 @@ def test_failure_mid_stream_stops_promptly_and_cleans_spool(conn, pg_uri, tname,
 
     t0 = time.monotonic()
     with pytest.raises(le.ValueOutOfRangeError, match=rf"{tname}\.amount.*nan"):
-        le.export_day(
+        export_at(
             pg_uri,
             tname,
             "ts",
@@ -420,7 +437,7 @@ def test_sink_failure_propagates(conn, pg_uri, tname, tmp_path):
         return "ok"
 
     with pytest.raises(RuntimeError, match="upload failed"):
-        le.export_day(
+        export_at(
             pg_uri,
             tname,
             "ts",
@@ -448,7 +465,7 @@ def test_statement_timeout_on_a_locked_table(conn, pg_uri, tname, tmp_path):
     try:
         assert ready.wait(10)
         t0 = time.monotonic()
-        with pytest.raises(le.LakeExportError, match=rf"{tname}.*statement timeout"):
+        with pytest.raises(SourcePostgresError, match=rf"{tname}.*statement timeout"):
             export_local(pg_uri, tname, "ts", tmp_path, statement_timeout_ms=500)
         assert time.monotonic() - t0 < 10
     finally:
@@ -479,7 +496,7 @@ def test_s3_upload_glue_partition_and_rerun_overwrites(conn, pg_uri, tname, moto
     bucket, lake_prefix = f"lake-{uuid.uuid4().hex[:8]}", "lake/raw"
     s3.create_bucket(Bucket=bucket)
     _fill(conn, tname, 2500)
-    prefix = le.partition_prefix(lake_prefix, tname, DAY)
+    prefix = s3_layout.lake_partition_prefix(lake_prefix, tname, DAY)
 
     def sink(part: le.FinishedPart) -> str:
         s3.upload_file(str(part.path), bucket, prefix + part.name)
@@ -487,7 +504,7 @@ def test_s3_upload_glue_partition_and_rerun_overwrites(conn, pg_uri, tname, moto
         return prefix + part.name
 
     def export(**kw) -> le.ExportResult:
-        return le.export_day(
+        return export_at(
             pg_uri, tname, "ts", WINDOW, sink=sink, unconstrained_numeric=(38, 20), **kw
         )
 
@@ -495,7 +512,7 @@ def test_s3_upload_glue_partition_and_rerun_overwrites(conn, pg_uri, tname, moto
         return [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])]
 
     first = export(part_rows=1000)
-    assert first.locations == [prefix + le.part_name(i) for i in range(3)]
+    assert first.locations == [prefix + s3_layout.part_name(i) for i in range(3)]
     assert sorted(listed()) == first.locations
 
     s3fs = fs.S3FileSystem(
@@ -510,9 +527,9 @@ def test_s3_upload_glue_partition_and_rerun_overwrites(conn, pg_uri, tname, moto
 
     # rerun with bigger parts: same names overwritten, leftovers found and deleted
     second = export()
-    assert second.locations == [prefix + le.part_name(0)]
-    stale = le.stale_part_keys(listed(), second.locations)
-    assert stale == [prefix + le.part_name(1), prefix + le.part_name(2)]
+    assert second.locations == [prefix + s3_layout.part_name(0)]
+    stale = s3_layout.stale_part_keys(listed(), second.locations)
+    assert stale == [prefix + s3_layout.part_name(1), prefix + s3_layout.part_name(2)]
     s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in stale]})
     assert listed() == second.locations
     le.read_back_check([f"{bucket}/{k}" for k in listed()], 2500, second.schema, filesystem=s3fs)
@@ -520,7 +537,7 @@ def test_s3_upload_glue_partition_and_rerun_overwrites(conn, pg_uri, tname, moto
     # Glue: the inputs are accepted as they are (botocore validates the shapes)
     db = f"db_{uuid.uuid4().hex[:8]}"
     glue.create_database(DatabaseInput={"Name": db})
-    location = le.s3_uri(bucket, le.table_location(lake_prefix, tname))
+    location = s3_layout.lake_table_uri(bucket, lake_prefix, tname)
     glue.create_table(
         DatabaseName=db, TableInput=le.glue_table_input(tname, second.schema, location)
     )
@@ -559,3 +576,21 @@ def test_bounded_row_groups_on_a_larger_day(conn, pg_uri, tname, tmp_path):
     assert result.rows == 60_000 and md.num_row_groups > 5
     # no row group much larger than the byte budget in rows
     assert max(md.row_group(i).num_rows for i in range(md.num_row_groups)) < 20_000
+
+
+def test_source_resource_names_the_setting_and_never_the_password(monkeypatch):
+    from etl_platform.resources import SourcePostgresResource
+
+    monkeypatch.delenv("LX_NO_SUCH_DSN", raising=False)
+    with pytest.raises(SourcePostgresError, match="LX_NO_SUCH_DSN.*`dsn_env`"):
+        SourcePostgresResource(dsn_env="LX_NO_SUCH_DSN").database()
+    monkeypatch.setenv("LX_BAD_DSN", "postgresql://user:secret@127.0.0.1:9/db")
+    source = SourcePostgresResource(connect_timeout_s=2).database("LX_BAD_DSN")
+    assert "secret" not in repr(source)
+    for attempt in (
+        lambda: source.count_window(le.TableRef(None, "t"), "d", WINDOW),
+        lambda: next(source.record_batches("t", sql.SQL("SELECT 1"))),
+    ):
+        with pytest.raises(SourcePostgresError, match="t: cannot connect.*LX_BAD_DSN") as info:
+            attempt()
+        assert "secret" not in str(info.value)

@@ -1,0 +1,103 @@
+"""What a day's materialization reports: footer figures of the parts written, the column schema,
+and the metadata the UI shows (rows, files, bytes, compression, rates, S3 URIs, Glue partition)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+import dagster as dg
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from etl_platform.core import lake, s3_layout
+
+if TYPE_CHECKING:
+    from .component import LakeExport, LakeTable
+
+
+@dataclass
+class PartStats:
+    """Parquet footer figures of the parts of one export."""
+
+    uncompressed: int = 0
+    compressed: int = 0
+    row_groups: int = 0
+
+    @property
+    def ratio(self) -> float | None:
+        return round(self.uncompressed / self.compressed, 3) if self.compressed else None
+
+
+@dataclass
+class MeasuringSink:
+    """Reads each part's footer, then hands the part to ``inner`` (the upload)."""
+
+    inner: lake.PartSink
+    stats: PartStats = field(default_factory=PartStats)
+
+    def __call__(self, part: lake.FinishedPart) -> str:
+        md = pq.read_metadata(part.path if part.path is not None else part.file)
+        part.file.seek(0)
+        for i in range(md.num_row_groups):
+            rg = md.row_group(i)
+            for j in range(rg.num_columns):
+                col = rg.column(j)
+                self.stats.uncompressed += col.total_uncompressed_size
+                self.stats.compressed += col.total_compressed_size
+        self.stats.row_groups += md.num_row_groups
+        return self.inner(part)
+
+
+def column_schema(schema: pa.Schema, primary_key: Sequence[str] = ()) -> dg.TableSchema:
+    """``dagster/column_schema`` of a lake table: Arrow type, PostgreSQL type as description."""
+    columns = []
+    for f in schema:
+        pg_type = (f.metadata or {}).get(lake.PG_TYPE_METADATA_KEY)
+        columns.append(
+            dg.TableColumn(
+                name=f.name,
+                type=str(f.type),
+                description=pg_type.decode() if pg_type else None,
+                constraints=dg.TableColumnConstraints(
+                    nullable=f.nullable, unique=list(primary_key) == [f.name]
+                ),
+            )
+        )
+    return dg.TableSchema(columns=columns)
+
+
+def day_metadata(
+    lake_: LakeExport,
+    table: LakeTable,
+    day: date,
+    result: lake.ExportResult,
+    stats: PartStats,
+    seconds: float,
+    stale_deleted: int,
+) -> dict[str, Any]:
+    """The metadata of one day's materialization."""
+    y, m, d = s3_layout.partition_values(day)
+    return {
+        "dagster/row_count": result.rows,
+        "dagster/column_schema": column_schema(result.schema, table.primary_key or ()),
+        "dagster/table_name": f"{lake_.glue_database}.{table.lake_table}",
+        "rows": result.rows,
+        "files": len(result.parts),
+        "bytes": result.bytes,
+        "row_groups": stats.row_groups,
+        "compression": lake_.compression,
+        "compression_ratio": stats.ratio,
+        "duration_s": round(seconds, 3),
+        "export_s": round(result.duration_s, 3),
+        "rows_per_second": round(result.rows / max(seconds, 1e-9), 1),
+        "location": dg.MetadataValue.path(lake_.partition_location(table, day)),
+        "s3_uris": dg.MetadataValue.json(
+            [s3_layout.s3_uri(lake_.bucket, k) for k in result.locations]
+        ),
+        "stale_parts_deleted": stale_deleted,
+        "glue_partition": f"{lake_.glue_database}.{table.lake_table} year={y}/month={m}/day={d}",
+        "window_utc": lake.window_label(day),
+    }

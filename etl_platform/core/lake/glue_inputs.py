@@ -1,0 +1,145 @@
+"""Glue inputs of the lake (pure): the external Parquet table and one partition per day.
+
+Glue column names are lowercased (Hive folds case; Athena matches Parquet names that way); names
+colliding once lowercased, or with ``year``/``month``/``day``, are refused. Column comments carry
+the PostgreSQL type. Partitions are added explicitly (``batch_create_partition``), never by MSCK.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import pyarrow as pa
+
+from etl_platform.core.s3_layout import PARTITION_KEYS, partition_suffix, partition_values
+
+from .arrow_types import MAX_DECIMAL128_PRECISION, PG_TYPE_METADATA_KEY
+from .errors import UnsupportedColumnError
+
+PARQUET_INPUT_FORMAT = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat"
+PARQUET_OUTPUT_FORMAT = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat"
+PARQUET_SERDE = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
+
+_SIMPLE_HIVE_TYPES = (
+    (pa.types.is_boolean, "boolean"),
+    (pa.types.is_int8, "tinyint"),
+    (pa.types.is_int16, "smallint"),
+    (pa.types.is_int32, "int"),
+    (pa.types.is_int64, "bigint"),
+    (pa.types.is_float32, "float"),
+    (pa.types.is_float64, "double"),
+    (pa.types.is_string, "string"),
+    (pa.types.is_large_string, "string"),
+    (pa.types.is_binary, "binary"),
+    (pa.types.is_large_binary, "binary"),
+    (pa.types.is_date32, "date"),
+    (pa.types.is_timestamp, "timestamp"),
+)
+
+
+def hive_type(t: pa.DataType) -> str:
+    """The Hive/Glue type of an Arrow type: ``decimal(18,4)``, ``timestamp``, ``array<string>``."""
+    for matches, name in _SIMPLE_HIVE_TYPES:
+        if matches(t):
+            return name
+    if pa.types.is_decimal(t):
+        if t.precision > MAX_DECIMAL128_PRECISION:
+            raise UnsupportedColumnError(f"decimal precision {t.precision} exceeds Hive's 38")
+        return f"decimal({t.precision},{t.scale})"
+    if pa.types.is_list(t) or pa.types.is_large_list(t):
+        return f"array<{hive_type(t.value_type)}>"
+    if pa.types.is_struct(t):
+        inner = ",".join(f"{f.name}:{hive_type(f.type)}" for f in t)
+        return f"struct<{inner}>"
+    if pa.types.is_map(t):
+        return f"map<{hive_type(t.key_type)},{hive_type(t.item_type)}>"
+    raise UnsupportedColumnError(f"no Hive type for Arrow type {t}")
+
+
+def glue_columns(schema: pa.Schema) -> list[dict[str, str]]:
+    """Glue ``Columns`` of a schema; comments carry the PostgreSQL type. Names must stay distinct
+    once lowercased (Hive folds case) and must not collide with the partition keys."""
+    seen: dict[str, str] = {}
+    cols = []
+    for f in schema:
+        low = f.name.lower()
+        if low in PARTITION_KEYS:
+            raise UnsupportedColumnError(
+                f"column {f.name!r} collides with the partition key {low!r}"
+            )
+        if low in seen:
+            raise UnsupportedColumnError(
+                f"columns {seen[low]!r} and {f.name!r} collide once lowercased"
+            )
+        seen[low] = f.name
+        col = {"Name": low, "Type": hive_type(f.type)}
+        pg = (f.metadata or {}).get(PG_TYPE_METADATA_KEY)
+        if pg:
+            col["Comment"] = f"postgres: {pg.decode()}"[:255]
+        cols.append(col)
+    return cols
+
+
+def _storage_descriptor(schema: pa.Schema, location: str, compression: str) -> dict[str, Any]:
+    return {
+        "Columns": glue_columns(schema),
+        "Location": location,
+        "InputFormat": PARQUET_INPUT_FORMAT,
+        "OutputFormat": PARQUET_OUTPUT_FORMAT,
+        "Compressed": True,
+        "SerdeInfo": {
+            "SerializationLibrary": PARQUET_SERDE,
+            "Parameters": {"serialization.format": "1"},
+        },
+        "Parameters": {"classification": "parquet", "parquet.compression": compression.upper()},
+        "StoredAsSubDirectories": False,
+    }
+
+
+def _location_dir(location: str) -> str:
+    if not location.startswith("s3://"):
+        raise ValueError(f"Glue locations are s3:// URIs, got {location!r}")
+    return location if location.endswith("/") else location + "/"
+
+
+def glue_table_input(
+    name: str,
+    schema: pa.Schema,
+    location: str,
+    *,
+    compression: str = "zstd",
+    description: str | None = None,
+) -> dict[str, Any]:
+    """Glue ``TableInput`` for a lake table (``create_table``/``update_table``): an external
+    Parquet table at ``location`` (``s3://bucket/PREFIX/TABLE/``) partitioned by string keys
+    ``year``/``month``/``day``."""
+    if not name or name != name.lower() or "." in name:
+        raise ValueError(f"Glue table names are lowercase without dots, got {name!r}")
+    table_input: dict[str, Any] = {
+        "Name": name,
+        "TableType": "EXTERNAL_TABLE",
+        "Parameters": {
+            "EXTERNAL": "TRUE",
+            "classification": "parquet",
+            "parquet.compression": compression.upper(),
+        },
+        "StorageDescriptor": _storage_descriptor(schema, _location_dir(location), compression),
+        "PartitionKeys": [{"Name": k, "Type": "string"} for k in PARTITION_KEYS],
+    }
+    if description:
+        table_input["Description"] = description
+    return table_input
+
+
+def glue_partition_input(
+    table_location: str, schema: pa.Schema, day: date, *, compression: str = "zstd"
+) -> dict[str, Any]:
+    """Glue ``PartitionInput`` of one day (``batch_create_partition``; not MSCK): values
+    ``["YYYY", "MM", "DD"]``, location ``table_location + year=YYYY/month=MM/day=DD/``."""
+    location = _location_dir(table_location) + partition_suffix(day)
+    return {
+        "Values": list(partition_values(day)),
+        "StorageDescriptor": _storage_descriptor(schema, location, compression),
+        "Parameters": {},
+    }
