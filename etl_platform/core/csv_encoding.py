@@ -10,8 +10,10 @@ losslessly on PostgreSQL and Redshift.
 * the NULL marker and the text of binary values are the warehouse dialect's
   (:attr:`~etl_platform.core.warehouse.Dialect.csv_null`, ``csv_binary_prefix``), PostgreSQL's
   by default: a dialect whose ``csv_null`` is ``"\\x00"`` gets NULL as a lone NUL byte
-  (Redshift ``NULL AS '\\000'``, which keeps NULL apart from the empty string there); a NUL
-  inside data is then refused.
+  (Redshift ``NULL AS '\\000'``, which keeps NULL apart from the empty string there). A
+  value holding a NUL is then refused with an error naming its row and column, so the marker
+  can never be data: a NULL field is exactly one NUL byte, unquoted, and an empty string is
+  ``""``.
 
 Values are ``str`` (written as is) or ``None``; ``bool`` becomes ``true``/``false``, ``bytes``
 hex with the dialect's prefix (PostgreSQL ``\\x...``), anything else ``str(value)``. The
@@ -81,36 +83,49 @@ def _text(value: Any, dialect: Dialect) -> str:
     return str(value)
 
 
+class _MarkerInValue(ValueError):
+    """A value holds the dialect's (NUL) NULL marker."""
+
+
 def _field(value: Any, dialect: Dialect) -> str:
     """One field, any value type (the slow path)."""
     null = dialect.csv_null
     if value is None:
         return null
     text = _text(value, dialect)
-    if (
-        not text
-        or '"' in text
-        or "," in text
-        or "\n" in text
-        or "\r" in text
-        or text == "\\."
-        or (null and text == null)
-    ):
+    if null and null in text:
+        raise _MarkerInValue(text)
+    if not text or '"' in text or "," in text or "\n" in text or "\r" in text or text == "\\.":
         return _quote(text)
     return text
 
 
-def _encode_lines_slow(rows: Sequence[Sequence[Any]], width: int, dialect: Dialect) -> list[str]:
-    null = dialect.csv_null
+def _clip(text: str, limit: int = 40) -> str:
+    return repr(text if len(text) <= limit else text[:limit] + "...")
+
+
+def _encode_lines_slow(
+    rows: Sequence[Sequence[Any]],
+    width: int,
+    dialect: Dialect,
+    names: Sequence[str] | None = None,
+) -> list[str]:
     lines = []
     for number, row in enumerate(rows):
         if len(row) != width:
             raise ValueError(f"CSV row {number} has {len(row)} fields, expected {width}: {row!r}")
-        if null == "\x00" and any(isinstance(v, str) and "\x00" in v for v in row):
-            raise ValueError(
-                f"CSV row {number} holds a NUL character, which is the NULL marker: {row!r}"
-            )
-        lines.append(",".join([_field(v, dialect) for v in row]))
+        fields = []
+        for index, value in enumerate(row):
+            try:
+                fields.append(_field(value, dialect))
+            except _MarkerInValue as bad:
+                column = repr(names[index]) if names else f"#{index}"
+                raise ValueError(
+                    f"CSV row {number}, column {column}: value {_clip(str(bad))} holds a NUL "
+                    f"character, the NULL marker of {dialect.title} files (COPY NULL AS "
+                    "'\\000'); it would load as NULL or corrupt the row, so it is refused"
+                ) from None
+        lines.append(",".join(fields))
     return lines
 
 
@@ -119,20 +134,37 @@ _CHECKED = (
     "and '\\n' not in {c} and '\\r' not in {c} else '\"' + {c}.replace('\"', '\"\"') + '\"'"
 )
 _PLAIN = "'' if {c} is None else {c}"
+#: the same with a NUL NULL marker: ``_q`` quotes, or raises for a value holding a NUL (the
+#: caller then re-encodes on the slow path, whose error names the row and column)
+_CHECKED_NUL = (
+    "'\\x00' if {c} is None else {c} if {c} and '\"' not in {c} and ',' not in {c} "
+    "and '\\n' not in {c} and '\\r' not in {c} and '\\x00' not in {c} else _q({c})"
+)
+_PLAIN_NUL = "'\\x00' if {c} is None else {c} if {c} and '\\x00' not in {c} else _q({c})"
+
+
+def _quote_unless_marker(value: str) -> str:
+    if "\x00" in value:
+        raise _MarkerInValue(value)
+    return _quote(value)
 
 
 @functools.lru_cache(maxsize=512)
-def _row_encoder(plain: tuple[bool, ...], utf8: bool = False) -> Callable[[Sequence[Any]], list]:
+def _row_encoder(
+    plain: tuple[bool, ...], utf8: bool = False, nul_marker: bool = False
+) -> Callable[[Sequence[Any]], list]:
     """A function encoding rows of ``len(plain)`` str/None fields into CSV lines (``str``, or
     UTF-8 ``bytes`` line by line, so one non-ASCII character does not widen a whole chunk),
-    generated with one inline expression per column (plain columns skip the quoting checks)."""
+    generated with one inline expression per column (plain columns skip the quoting checks).
+    ``nul_marker``: NULL is a NUL byte, and a value holding one raises ``ValueError``."""
     names = [f"c{i}" for i in range(len(plain))]
+    checked, plain_expr = (_CHECKED_NUL, _PLAIN_NUL) if nul_marker else (_CHECKED, _PLAIN)
     fields = ", ".join(
-        (_PLAIN if p else _CHECKED).format(c=c) for c, p in zip(names, plain, strict=True)
+        (plain_expr if p else checked).format(c=c) for c, p in zip(names, plain, strict=True)
     )
     line = f"','.join(({fields},))" + (".encode()" if utf8 else "")
     source = f"def encode(rows):\n    return [{line} for {', '.join(names)}, in rows]\n"
-    namespace: dict[str, Any] = {}
+    namespace: dict[str, Any] = {"_q": _quote_unless_marker}
     exec(compile(source, f"<csv row encoder {len(plain)}>", "exec"), namespace)
     return namespace["encode"]
 
@@ -143,16 +175,20 @@ def _encode_lines(
     dialect: Dialect,
     plain: tuple[bool, ...] | None = None,
     utf8: bool = False,
+    names: Sequence[str] | None = None,
 ) -> list:
     """CSV lines (without line ends) of ``rows``: generated code for ``str``/``None`` rows of
-    width >= 2 with the empty NULL marker, else the general path."""
-    if dialect.csv_null or width < 2:
-        lines = _encode_lines_slow(rows, width, dialect)
+    width >= 2 with the empty or NUL NULL marker, else (and for any row it cannot encode,
+    e.g. a non-str value or a NUL in a value) the general path, whose errors name the row and
+    column (``names``)."""
+    if dialect.csv_null not in ("", "\x00") or width < 2:
+        lines = _encode_lines_slow(rows, width, dialect, names)
     else:
+        encoder = _row_encoder(plain or (False,) * width, utf8, dialect.csv_null == "\x00")
         try:
-            return _row_encoder(plain or (False,) * width, utf8)(rows)
+            return encoder(rows)
         except (TypeError, ValueError, AttributeError):
-            lines = _encode_lines_slow(rows, width, dialect)
+            lines = _encode_lines_slow(rows, width, dialect, names)
     return [line.encode() for line in lines] if utf8 else lines
 
 
@@ -209,6 +245,7 @@ class CsvGzipWriter:
         self._fileobj = fileobj
         self._width = len(columns) if columns is not None else (len(plain) if plain else None)
         self._plain = tuple(bool(p) for p in plain) if plain is not None else None
+        self._columns = tuple(columns) if columns is not None else None
         self._dialect = dialect
         self._chunk_bytes = max(1, chunk_bytes)
         self._compressor = _compressor(compresslevel)
@@ -253,7 +290,9 @@ class CsvGzipWriter:
             if self._width == 0:
                 raise ValueError("a CSV row needs at least one field")
         try:
-            data = _encode_lines(rows, self._width, self._dialect, self._plain, utf8=True)
+            data = _encode_lines(
+                rows, self._width, self._dialect, self._plain, utf8=True, names=self._columns
+            )
         except UnicodeEncodeError as e:
             raise ValueError(f"CSV value is not valid Unicode (lone surrogate?): {e}") from None
         self._rows += len(data)

@@ -21,10 +21,12 @@ from typing import IO
 
 import psycopg
 from dagster import ConfigurableResource
+from psycopg.pq import TransactionStatus
 from pydantic import Field, field_validator
 
 from etl_platform.core import warehouse as warehouse_sql
 from etl_platform.core.dsn import redact_dsn
+from etl_platform.core.retry import classify
 from etl_platform.core.s3_layout import split_s3_uri
 from etl_platform.core.warehouse import Dialect, LoadedRowCount, LoadMethod
 
@@ -75,6 +77,11 @@ def _gunzipped_chunks(open_body: Callable[[], IO[bytes]], uri: str) -> Iterator[
 
 class WarehouseConfigurationError(RuntimeError):
     """The warehouse is misconfigured or unreachable; the message names the setting."""
+
+
+class WarehouseLoadError(RuntimeError):
+    """A COPY rejected data; the message names the table, S3 object, line, column and reason.
+    The warehouse's own error is ``__cause__``."""
 
 
 @dataclass(frozen=True)
@@ -219,8 +226,34 @@ class WarehouseResource(ConfigurableResource):
             dialect=dialect,
         )
         with conn.cursor() as cur:
-            cur.execute(statement)
+            try:
+                cur.execute(statement)
+            except psycopg.Error as exc:
+                if classify(exc) == "transient" or conn.closed:
+                    raise
+                raise WarehouseLoadError(
+                    self._copy_failure(conn, f"{schema}.{table}", exc)
+                ) from exc
             if dialect.loaded_row_count is LoadedRowCount.PG_LAST_COPY_COUNT:
+                # the COPY's count, read on the same session (the cursor's rowcount is not it)
                 row = cur.execute(warehouse_sql.last_copy_count_query()).fetchone()
                 return int(row[0]) if row else 0
             return max(cur.rowcount, 0)
+
+    def _copy_failure(self, conn: psycopg.Connection, table: str, exc: psycopg.Error) -> str:
+        """The message for a failed Redshift COPY: its ``stl_load_errors`` rows (file, line,
+        column, reason), read on the same session with ``pg_last_copy_id()`` after ending the
+        aborted transaction (which answers no query). The caller's transaction is over either
+        way; its context manager's rollback then finds nothing to roll back."""
+        cause = getattr(exc.diag, "message_primary", None) or str(exc)
+        try:
+            if conn.info.transaction_status is TransactionStatus.INERROR:
+                conn.pgconn.exec_(b"ROLLBACK")
+            query = warehouse_sql.load_errors_query(self.sql_dialect)
+            rows = conn.execute(query).fetchall()
+        except psycopg.Error as lookup:
+            return (
+                f"Redshift COPY into {table} failed ({cause}); reading stl_load_errors for it "
+                f"failed too: {lookup}"
+            )
+        return warehouse_sql.copy_failure_message(table, rows, cause)

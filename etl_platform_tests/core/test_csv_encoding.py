@@ -15,8 +15,15 @@ from hypothesis import strategies as st
 from etl_platform.core.csv_encoding import CsvGzipWriter, encode_csv, write_csv_gzip
 from etl_platform.core.warehouse import Dialect, RedshiftNulls
 
-#: Redshift with the lossless NULL marker (a lone NUL byte, ``NULL AS '\\000'``).
-NUL_NULLS = replace(Dialect.REDSHIFT, csv_null="\x00", redshift_nulls=RedshiftNulls.NUL_BYTE)
+#: Redshift with the lossless NULL marker (a lone NUL byte, ``NULL AS '\\000'``): its default.
+NUL_NULLS = Dialect.REDSHIFT
+#: Redshift as it was before issue 8: empty NULL marker, ``EMPTYASNULL``, ``\\x`` binary.
+EMPTY_NULLS = replace(
+    Dialect.REDSHIFT,
+    csv_null="",
+    redshift_nulls=RedshiftNulls.EMPTY_AS_NULL,
+    csv_binary_prefix="\\x",
+)
 
 
 def parse_pg_csv(text: str) -> list[tuple[str | None, ...]]:
@@ -183,19 +190,18 @@ def test_nul_byte_null_marker():
     with pytest.raises(ValueError, match="NULL marker"):
         replace(Dialect.POSTGRES, csv_null="\\N")
     with pytest.raises(ValueError, match="needs CSV NULL marker"):
-        replace(Dialect.REDSHIFT, csv_null="\x00")
+        replace(Dialect.REDSHIFT, csv_null="")
 
 
 def test_the_writer_follows_the_dialect():
     rows = [(b"\x00\xff", None, "")]
-    # today's dialects write the same file (the Redshift fixes are issue 8's)
-    assert encode_csv(rows) == encode_csv(rows, dialect=Dialect.REDSHIFT) == '\\x00ff,,""\n'
-    assert encode_csv(rows, dialect=NUL_NULLS) == '\\x00ff,\x00,""\n'
-    plain_hex = replace(Dialect.REDSHIFT, csv_binary_prefix="")
-    assert encode_csv(rows, dialect=plain_hex) == '00ff,,""\n'
+    assert encode_csv(rows) == '\\x00ff,,""\n'
+    assert encode_csv(rows, dialect=EMPTY_NULLS) == '\\x00ff,,""\n'
+    # Redshift: VARBYTE plain hex, NULL a lone NUL byte, "" the empty string
+    assert encode_csv(rows, dialect=Dialect.REDSHIFT) == '00ff,\x00,""\n'
     out = io.BytesIO()
-    write_csv_gzip(out, rows, dialect=plain_hex)
-    assert gz_text(out.getvalue()) == '00ff,,""\n'
+    write_csv_gzip(out, rows, dialect=Dialect.REDSHIFT)
+    assert gz_text(out.getvalue()) == '00ff,\x00,""\n'
 
 
 def test_failing_file_surfaces_and_exception_aborts():

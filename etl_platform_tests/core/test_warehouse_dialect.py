@@ -51,7 +51,7 @@ def test_a_dialect_is_frozen_and_complete(dialect):
     assert len({dialect, parse_dialect(dialect.name.upper())}) == 1  # hashable, one value
 
 
-def test_the_differences_are_named_fields_with_todays_values():
+def test_the_differences_are_named_fields():
     pg, rs = Dialect.POSTGRES, Dialect.REDSHIFT
     assert (pg.max_identifier_bytes, rs.max_identifier_bytes) == (63, 127)
     assert (pg.folds_identifiers_to_lower_case, rs.folds_identifiers_to_lower_case) == (
@@ -66,21 +66,33 @@ def test_the_differences_are_named_fields_with_todays_values():
     assert pg.publish_lock is PublishLock.ADVISORY_LOCK
     assert (pg.max_varchar_bytes, rs.max_varchar_bytes) == (None, 65535)
     assert (pg.max_numeric_precision, rs.max_numeric_precision) == (None, 38)
-    # behaviour does not change in the reshape: issue 8 flips these Redshift fields
-    assert rs.csv_null == pg.csv_null == ""
-    assert rs.csv_binary_prefix == pg.csv_binary_prefix == "\\x"
-    assert rs.redshift_nulls is RedshiftNulls.EMPTY_AS_NULL
-    assert rs.loaded_row_count is LoadedRowCount.CURSOR_ROWCOUNT
-    assert rs.publish_lock is PublishLock.NONE
+    assert (pg.csv_null, pg.csv_binary_prefix) == ("", "\\x")
+    assert pg.loaded_row_count is LoadedRowCount.CURSOR_ROWCOUNT
+    assert pg.staging_copy_options == ()
+    # issue 8 (points 1, 10, 11): the Redshift fields
+    assert (rs.csv_null, rs.redshift_nulls) == ("\x00", RedshiftNulls.NUL_BYTE)
+    assert rs.csv_binary_prefix == ""
+    assert rs.loaded_row_count is LoadedRowCount.PG_LAST_COPY_COUNT
+    assert rs.publish_lock is PublishLock.LOCK_TABLE
+    assert rs.staging_copy_options == ("COMPUPDATE OFF", "STATUPDATE OFF")
 
 
 def test_binary_text_follows_the_prefix():
     assert Dialect.POSTGRES.binary_text(b"\x00\xff") == "\\x00ff"
-    assert dataclasses.replace(Dialect.REDSHIFT, csv_binary_prefix="").binary_text(b"\x0a") == "0a"
+    assert Dialect.REDSHIFT.binary_text(b"\x0a") == "0a"
+    assert Dialect.REDSHIFT.binary_text(memoryview(b"")) == ""
+
+
+def test_fold_identifier_folds_ascii_only_where_the_dialect_folds():
+    assert Dialect.REDSHIFT.fold_identifier("Sales_EU") == "sales_eu"
+    assert Dialect.REDSHIFT.fold_identifier("ÉtéX") == "Étéx"  # Redshift folds ASCII letters
+    assert Dialect.POSTGRES.fold_identifier("Sales_EU") == "Sales_EU"
 
 
 def test_inconsistent_dialects_are_refused():
     with pytest.raises(ValueError, match="needs CSV NULL marker"):
-        dataclasses.replace(Dialect.REDSHIFT, redshift_nulls=RedshiftNulls.NUL_BYTE)
+        dataclasses.replace(Dialect.REDSHIFT, redshift_nulls=RedshiftNulls.EMPTY_AS_NULL)
     with pytest.raises(ValueError, match="COPY from S3 only"):
         dataclasses.replace(Dialect.POSTGRES, redshift_nulls=RedshiftNulls.EMPTY_AS_NULL)
+    with pytest.raises(ValueError, match="json_from_scalar lacks"):
+        dataclasses.replace(Dialect.REDSHIFT, json_from_scalar={})

@@ -21,6 +21,7 @@ from etl_platform.core.table_spec import ColumnKind, ColumnSpec, TableSpec
 from etl_platform.core.warehouse import Dialect, LoadMethod, RedshiftNulls
 
 RS = Dialect.REDSHIFT
+NULL_MARKER = {RedshiftNulls.NUL_BYTE: "\x00", RedshiftNulls.EMPTY_AS_NULL: ""}
 ROLE = "arn:aws:iam::123456789012:role/redshift-load"
 
 #: Statement prefixes sqlglot 30 parses only as a generic ``Command`` (valid Redshift, checked
@@ -103,6 +104,7 @@ def statements() -> list[tuple[str, sql.Composable, type[exp.Expression]]]:
     )
     # COPY
     for nulls in RedshiftNulls:
+        dialect = replace(RS, csv_null=NULL_MARKER[nulls], redshift_nulls=nulls)
         for header in (False, True):
             add(
                 f"redshift_copy {nulls.value} header={header}",
@@ -114,8 +116,8 @@ def statements() -> list[tuple[str, sql.Composable, type[exp.Expression]]]:
                         "s3://bkt/m/manifest.json",
                         ROLE,
                         region="eu-west-1",
-                        nulls=nulls,
                         header=header,
+                        dialect=dialect,
                     )
                 ],
                 exp.Copy,
@@ -155,7 +157,15 @@ def statements() -> list[tuple[str, sql.Composable, type[exp.Expression]]]:
     add("insert_publish_marker", [w.insert_publish_marker(RS, "an__new")], exp.Insert)
     add("publish_marker_exists_query", [w.publish_marker_exists_query(RS)], exp.Select)
     add("publish_marker_query", [w.publish_marker_query(RS, "an")], exp.Select)
-    add("lock_table_statements", w.lock_table_statements(RS, "an_locks"), exp.Create, exp.Command)
+    lock_schema = w.publish_lock_schema_name("an")
+    add(
+        "lock_table_setup_statements",
+        w.lock_table_setup_statements(RS, lock_schema),
+        exp.Create,
+        exp.Create,
+    )
+    add("lock_table_statements", w.lock_table_statements(RS, lock_schema), exp.Command)
+    add("load_errors_query", [w.load_errors_query(RS)], exp.Select)
     # merge
     add(
         "merge_plan",
@@ -246,6 +256,9 @@ def test_redshift_copy_parses_into_its_parts():
         "TIMEFORMAT",
         "EMPTYASNULL",
         "NULL",
+        "COMPUPDATE",
+        "STATUPDATE",
+        "OFF",
         "IGNOREHEADER",
         "MAXERROR",
     }
@@ -264,8 +277,7 @@ def test_redshift_refuses_postgres_only_statements():
 
 
 def test_the_lossless_null_mode_parses_too():
-    """Issue 8's Redshift (``NULL AS '\\000'``) emits a COPY sqlglot reads as well."""
-    lossless = replace(RS, csv_null="\x00", redshift_nulls=RedshiftNulls.NUL_BYTE)
-    text = w.redshift_copy("s", "t", ["a"], "s3://bkt/m", ROLE, dialect=lossless).as_string(None)
+    """Issue 8's Redshift default (``NULL AS '\\000'``) emits a COPY sqlglot reads as well."""
+    text = w.redshift_copy("s", "t", ["a"], "s3://bkt/m", ROLE).as_string(None)
     assert "NULL AS '\\000'" in text
     assert isinstance(sqlglot.parse_one(text, read="redshift"), exp.Copy)

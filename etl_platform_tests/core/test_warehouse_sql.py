@@ -7,6 +7,7 @@ The PostgreSQL statements are also run for real in
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 
@@ -285,6 +286,10 @@ def test_copy_from_stdin_states_the_csv_contract():
 
 
 ROLE = "arn:aws:iam::123456789012:role/redshift-load"
+#: Redshift as before issue 8 (empty NULL marker, EMPTYASNULL): still a valid dialect value
+EMPTY_NULLS_RS = dataclasses.replace(
+    w.Dialect.REDSHIFT, csv_null="", redshift_nulls=w.RedshiftNulls.EMPTY_AS_NULL
+)
 
 
 def test_redshift_copy_text():
@@ -295,7 +300,7 @@ def test_redshift_copy_text():
         'COPY "stg"."orders" ("id", "name") FROM \'s3://bucket/manifests/m.json\' '
         f"IAM_ROLE '{ROLE}' REGION 'eu-west-1' "
         "FORMAT AS CSV QUOTE AS '\"' DELIMITER ',' GZIP MANIFEST ENCODING UTF8 "
-        "TIMEFORMAT 'auto' EMPTYASNULL MAXERROR 0"
+        "TIMEFORMAT 'auto' NULL AS '\\000' COMPUPDATE OFF STATUPDATE OFF MAXERROR 0"
     )
 
 
@@ -307,6 +312,12 @@ def test_redshift_copy_variants():
         w.redshift_copy("s", "t", ["a"], "s3://bkt/m", ROLE, nulls=w.RedshiftNulls.NUL_BYTE)
     )
     assert "NULL AS '\\000'" in lossless and "EMPTYASNULL" not in lossless
+    lossy = text(w.redshift_copy("s", "t", ["a"], "s3://bkt/m", ROLE, dialect=EMPTY_NULLS_RS))
+    assert "EMPTYASNULL" in lossy and "NULL AS" not in lossy
+    with pytest.raises(ValueError, match="does not match the files"):
+        w.redshift_copy("s", "t", ["a"], "s3://bkt/m", ROLE, nulls=w.RedshiftNulls.EMPTY_AS_NULL)
+    not_staging = text(w.redshift_copy("s", "t", ["a"], "s3://bkt/m", ROLE, staging=False))
+    assert "COMPUPDATE" not in not_staging and "STATUPDATE" not in not_staging
     chained = text(w.redshift_copy("s", "t", ["a"], "s3://bkt/m", f"{ROLE}, {ROLE}2"))
     assert f"IAM_ROLE '{ROLE},{ROLE}2'" in chained
     assert "IGNOREHEADER 1" in text(
@@ -315,10 +326,10 @@ def test_redshift_copy_variants():
 
 
 def test_redshift_copy_never_uses_lossy_options():
-    for nulls in w.RedshiftNulls:
+    for dialect in (w.Dialect.REDSHIFT, EMPTY_NULLS_RS):
         for header in (False, True):
             rendered = text(
-                w.redshift_copy("s", "t", ["a"], "s3://bkt/m", ROLE, nulls=nulls, header=header)
+                w.redshift_copy("s", "t", ["a"], "s3://bkt/m", ROLE, dialect=dialect, header=header)
             ).upper()
             for forbidden in (
                 "TRUNCATECOLUMNS",

@@ -365,6 +365,28 @@ def test_failed_swap_changes_nothing(conn, prefix):
     assert published_version(conn, published) == (ROWS_PER_VERSION, 1, 1)
 
 
+def test_lock_table_serializes_publishes_of_one_target_across_swaps(conn, pg_uri, prefix):
+    """The Redshift publish lock (a LOCK on ``<target>__lock._etl_publish_lock``, held until
+    its transaction ends) run on PostgreSQL, whose ``LOCK TABLE`` is the same exclusive lock:
+    while one publish holds it a second one waits, also across a swap of the target."""
+    published, lock_schema = f"{prefix}_pub", w.publish_lock_schema_name(f"{prefix}_pub")
+    run(conn, w.lock_table_setup_statements(PG, lock_schema))
+    run(conn, w.lock_table_setup_statements(PG, lock_schema))  # idempotent
+    with psycopg.connect(pg_uri) as holder, psycopg.connect(pg_uri) as waiter:
+        for statement in w.lock_table_statements(PG, lock_schema):
+            holder.execute(statement)  # transaction stays open: the lock is held
+        swap(conn, published, build_version(conn, published, 1))  # the swap does not touch it
+        waiter.execute("SET lock_timeout = 200")
+        with pytest.raises(psycopg.errors.LockNotAvailable):
+            for statement in w.lock_table_statements(PG, lock_schema):
+                waiter.execute(statement)
+        waiter.rollback()
+        holder.commit()  # publish done: the lock is released with the transaction
+        for statement in w.lock_table_statements(PG, lock_schema):
+            waiter.execute(statement)
+        waiter.rollback()
+
+
 def test_views_follow_the_rename_and_the_guard_names_them(conn, prefix):
     published = prefix
     previous = w.previous_schema_name(published)

@@ -228,6 +228,71 @@ def test_warehouse_statement_timeout_stops_a_stuck_query(local_stack, stack_env)
     assert time.monotonic() - started < 10
 
 
+#: Redshift's stl_load_errors and pg_last_copy_id(), recreated in a PostgreSQL database with the
+#: column types of the STL_LOAD_ERRORS reference (CHAR columns come back blank-padded)
+_STL_LOAD_ERRORS = [
+    "CREATE TABLE stl_load_errors (query integer, filename char(256), line_number bigint, "
+    "colname char(127), type char(10), position integer, err_code integer, "
+    "err_reason char(100), raw_field_value char(1024))",
+    "CREATE FUNCTION pg_last_copy_id() RETURNS integer LANGUAGE sql AS 'SELECT 4567'",
+]
+
+
+def test_warehouse_redshift_copy_failure_names_file_line_column_and_reason(
+    local_stack, fresh_database, unique_name
+):
+    """The resource's Redshift load path on a failed COPY: it ends the aborted transaction,
+    reads the session's ``stl_load_errors`` rows for ``pg_last_copy_id()`` and raises an error
+    naming the S3 object, line, column and reason. Redshift cannot run here: PostgreSQL stands
+    in with a recorded ``stl_load_errors`` (and rejects the Redshift COPY as a syntax error,
+    which plays the failed COPY)."""
+    from etl_platform.resources.warehouse import WarehouseLoadError
+
+    store = ObjectStoreResource()
+    store.ensure_bucket(unique_name)
+    uri = f"s3://{unique_name}/extract/part-0.csv.gz"
+    store.put_bytes(gzip.compress(b'1,""\n2,\x00\n'), unique_name, "extract/part-0.csv.gz")
+    with psycopg.connect(fresh_database, autocommit=True) as setup:
+        for statement in _STL_LOAD_ERRORS:
+            setup.execute(statement)
+        setup.execute(
+            "INSERT INTO stl_load_errors VALUES (4567, %s, 2, 'note', 'varchar', 0, 1204, "
+            "'String length exceeds DDL length', 'xyz'), (1, 's3://old/file', 9, 'id', "
+            "'int8', 0, 1207, 'an older COPY', '')",
+            (uri,),
+        )
+        setup.execute(f"CREATE SCHEMA {unique_name}")
+        setup.execute(f"CREATE TABLE {unique_name}.t (id bigint, note text)")
+    warehouse = WarehouseResource(
+        dsn=fresh_database,
+        dialect="redshift",
+        iam_role_arn="arn:aws:iam::123456789012:role/redshift-load",
+    )
+    with pytest.raises(WarehouseLoadError) as failure:
+        with warehouse.transaction() as conn:
+            conn.execute(f"INSERT INTO {unique_name}.t VALUES (0, 'kept out')")
+            warehouse.load_csv_objects(
+                conn,
+                unique_name,
+                "t",
+                ["id", "note"],
+                [uri],
+                store,
+                manifest_uri=f"s3://{unique_name}/extract/manifest.json",
+            )
+    message = str(failure.value)
+    assert message.startswith(
+        f'Redshift COPY into {unique_name}.t failed: {uri} line 2, column "note" (varchar): '
+        "String length exceeds DDL length [code 1204], value 'xyz' (COPY said: "
+    )
+    assert "an older COPY" not in message
+    assert isinstance(failure.value.__cause__, psycopg.Error)
+    with psycopg.connect(fresh_database) as check:  # the load's transaction left nothing
+        assert check.execute(f"SELECT count(*) FROM {unique_name}.t").fetchone() == (0,)
+    manifest = json.loads(store.get_bytes(unique_name, "extract/manifest.json"))
+    assert [e["url"] for e in manifest["entries"]] == [uri]
+
+
 def test_pg_dump_restore_round_trip_through_s3(local_stack, fresh_database, stack_state):
     store = ObjectStoreResource()
     bucket = "dumps-roundtrip"

@@ -11,6 +11,7 @@ is one frozen value, :class:`Dialect` (:mod:`.dialect`); the builders read its f
   cannot take parameters (Redshift ``COPY`` options, ``SET``);
 * :mod:`.ddl` — column types, table specs, platform-owned schema names, CREATE/DROP;
 * :mod:`.copy` — ``COPY FROM STDIN``, Redshift ``COPY ... MANIFEST`` and its manifest;
+* :mod:`.load_errors` — a failed Redshift COPY's ``stl_load_errors`` rows and the message;
 * :mod:`.centralize` — the new schema's tables from every segment's staging;
 * :mod:`.checks` — row count, duplicate key and orphan queries;
 * :mod:`.publish` — swap, rollback, dependent views, publish lock and marker;
@@ -36,6 +37,7 @@ from .ddl import (
     is_owned_schema,
     new_schema_name,
     previous_schema_name,
+    publish_lock_schema_name,
     recreate_owned_schema,
     staging_schema_name,
     type_notes,
@@ -51,7 +53,8 @@ from .dialect import (
     RedshiftNulls,
     parse_dialect,
 )
-from .identifiers import identifier, qualified_name
+from .identifiers import catalog_name, identifier, qualified_name, require_folded
+from .load_errors import LOAD_ERROR_COLUMNS, LoadErrorRow, copy_failure_message, load_errors_query
 from .merge import MERGE_BATCH_TABLE, MERGE_RANK_COLUMN, merge_plan
 from .publish import (
     PUBLISH_LOCK_TABLE,
@@ -61,6 +64,7 @@ from .publish import (
     create_publish_marker,
     dependent_views_query,
     insert_publish_marker,
+    lock_table_setup_statements,
     lock_table_statements,
     publish_marker_exists_query,
     publish_marker_query,
@@ -71,11 +75,13 @@ from .session import session_timeouts
 
 __all__ = [
     "DIALECTS",
+    "LOAD_ERROR_COLUMNS",
     "MERGE_BATCH_TABLE",
     "MERGE_RANK_COLUMN",
     "PUBLISH_LOCK_TABLE",
     "PUBLISH_MARKER_TABLE",
     "Dialect",
+    "LoadErrorRow",
     "LoadMethod",
     "LoadedRowCount",
     "MergeStyle",
@@ -85,10 +91,12 @@ __all__ = [
     "add_primary_key",
     "advisory_lock",
     "advisory_lock_key",
+    "catalog_name",
     "centralize",
     "column_type",
     "copy_from_stdin",
     "copy_manifest",
+    "copy_failure_message",
     "create_publish_marker",
     "create_schema",
     "create_table",
@@ -99,17 +107,21 @@ __all__ = [
     "insert_publish_marker",
     "is_owned_schema",
     "last_copy_count_query",
+    "load_errors_query",
+    "lock_table_setup_statements",
     "lock_table_statements",
     "merge_plan",
     "new_schema_name",
     "orphan_count_query",
     "parse_dialect",
     "previous_schema_name",
+    "publish_lock_schema_name",
     "publish_marker_exists_query",
     "publish_marker_query",
     "qualified_name",
     "recreate_owned_schema",
     "redshift_copy",
+    "require_folded",
     "rollback_statements",
     "row_count_query",
     "session_timeouts",

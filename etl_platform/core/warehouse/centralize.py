@@ -19,9 +19,11 @@ def _widening_expr(
     dialect: Dialect, target: ColumnSpec, source: ColumnSpec | None
 ) -> sql.Composable:
     """How a segment's column becomes the published column: as is when the types agree, NULL
-    when the segment's data-schema had no such column, else a cast to the wider type (JSON
-    from a scalar through the dialect's :attr:`~Dialect.json_from_text`: ``to_jsonb`` on
-    PostgreSQL, ``JSON_PARSE`` of the text form on Redshift)."""
+    when the segment's data-schema had no such column, else a cast to the wider type. JSON
+    from a scalar goes through the dialect's :attr:`~Dialect.json_from_scalar` for the source
+    kind, so text and timestamps become JSON strings (never a parse of raw text), numbers and
+    booleans JSON numbers and booleans; a DECIMAL the dialect stores as text is parsed as a
+    JSON number (:attr:`~Dialect.json_from_number_text`)."""
     if source is None:
         return sql.SQL("CAST(NULL AS {})").format(column_type(dialect, target))
     column = sql.Identifier(source.name)
@@ -32,7 +34,13 @@ def _widening_expr(
     ) or (source.kind is target.kind and target.kind is not ColumnKind.DECIMAL):
         return column
     if target.kind is ColumnKind.JSON:
-        return sql.SQL(dialect.json_from_text).format(column)
+        kind = ColumnKind(source.kind)
+        stored_as_text = column_type(dialect, source) == column_type(
+            dialect, ColumnSpec(source.name, ColumnKind.TEXT)
+        )
+        if kind is ColumnKind.DECIMAL and stored_as_text:
+            return sql.SQL(dialect.json_from_number_text).format(column)
+        return sql.SQL(dialect.json_from_scalar[kind]).format(column)
     return sql.SQL("CAST({} AS {})").format(column, column_type(dialect, target))
 
 

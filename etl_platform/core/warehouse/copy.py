@@ -1,8 +1,10 @@
 """Loads: ``COPY`` statements for the platform's CSV, and Redshift's manifest.
 
-The platform's files are RFC-4180 CSV where an unquoted empty field is NULL and ``""`` is the
-empty string. PostgreSQL reads that exactly (``NULL ''`` in CSV mode, stated explicitly).
-Redshift cannot: see :class:`~etl_platform.core.warehouse.dialect.RedshiftNulls`.
+The platform's files are RFC-4180 CSV where ``""`` is the empty string and NULL is the
+dialect's marker: an unquoted empty field for PostgreSQL (``NULL ''`` in CSV mode, stated
+explicitly), a lone NUL byte for Redshift (``NULL AS '\\000'``), whose CSV reader cannot tell
+an unquoted empty field from ``""``: see
+:class:`~etl_platform.core.warehouse.dialect.RedshiftNulls`.
 
 **Never** ``TRUNCATECOLUMNS``, ``ACCEPTINVCHARS``, ``BLANKSASNULL``, ``TRIMBLANKS``,
 ``FILLRECORD``, ``ESCAPE`` (a backslash is data; the old ETL's escaping doubled them),
@@ -89,17 +91,22 @@ def redshift_copy(
     gzip: bool = True,
     header: bool = False,
     nulls: RedshiftNulls | None = None,
+    staging: bool = True,
     dialect: Dialect | str = Dialect.REDSHIFT,
 ) -> sql.Composed:
     """Redshift ``COPY "schema"."table" (cols) FROM 's3://.../manifest' IAM_ROLE '...'
     [REGION '...'] FORMAT AS CSV QUOTE AS '"' DELIMITER ',' [GZIP] MANIFEST ENCODING UTF8
-    TIMEFORMAT 'auto' <NULL handling> MAXERROR 0``.
+    TIMEFORMAT 'auto' NULL AS '\\000' [IGNOREHEADER 1] [COMPUPDATE OFF STATUPDATE OFF]
+    MAXERROR 0``.
 
     ``iam_role`` is one role ARN, a comma-separated chain, or ``"default"``. The S3 URL, role
     and region are validated (no quotes or backslashes) and rendered with ``sql.Literal``: COPY
     takes no parameters. ``TIMEFORMAT 'auto'`` because a format string makes Redshift drop the
     UTC offset of TIMESTAMPTZ input. ``nulls`` defaults to the dialect's
-    :attr:`~Dialect.redshift_nulls` (see :class:`RedshiftNulls` for the choice).
+    :attr:`~Dialect.redshift_nulls` (see :class:`RedshiftNulls` for the choice) and must agree
+    with it: the files were written with the dialect's :attr:`~Dialect.csv_null`.
+    ``staging=True`` (every platform COPY loads a table rebuilt for that load) adds the
+    dialect's :attr:`~Dialect.staging_copy_options`.
     """
     dialect = parse_dialect(dialect)
     _require_load_method(dialect, LoadMethod.COPY_FROM_S3_MANIFEST, "COPY FROM S3")
@@ -121,9 +128,17 @@ def redshift_copy(
         options.append("GZIP")
     options += ["MANIFEST", "ENCODING UTF8", "TIMEFORMAT 'auto'"]
     nulls = RedshiftNulls(nulls if nulls is not None else dialect.redshift_nulls)
+    if nulls is not dialect.redshift_nulls:
+        raise ValueError(
+            f"COPY NULL mode {nulls.value} does not match the files the {dialect.name} dialect "
+            f"writes (NULL marker {dialect.csv_null!r}, mode {dialect.redshift_nulls}): the "
+            "load would turn values into NULL or NULL into text"
+        )
     options.append("EMPTYASNULL" if nulls is RedshiftNulls.EMPTY_AS_NULL else "NULL AS '\\000'")
     if header:
         options.append("IGNOREHEADER 1")
+    if staging:
+        options += dialect.staging_copy_options
     options.append("MAXERROR 0")
     parts.append(sql.SQL(" ".join(options)))
     return sql.SQL(" ").join(parts)

@@ -17,7 +17,13 @@ from psycopg import sql
 from etl_platform.core.table_spec import ColumnKind, ColumnSpec, TableSpec
 
 from .dialect import Dialect, parse_dialect
-from .identifiers import checked_identifier, column_list, identifier, qualified_name
+from .identifiers import (
+    checked_identifier,
+    column_list,
+    identifier,
+    qualified_name,
+    require_folded,
+)
 
 __all__ = [
     "SchemaRole",
@@ -30,6 +36,7 @@ __all__ = [
     "is_owned_schema",
     "new_schema_name",
     "previous_schema_name",
+    "publish_lock_schema_name",
     "recreate_owned_schema",
     "require_columns",
     "staging_schema_name",
@@ -167,11 +174,11 @@ _SLUG = re.compile(r"[^a-z0-9]+")
 def check_published(dialect: Dialect, published: str) -> None:
     """Refuse a published schema name that is invalid, looks platform-owned, or whose longest
     derived name would not fit the dialect."""
-    checked_identifier(dialect, published, "published schema name")
-    if is_owned_schema(published):
+    require_folded(dialect, published, "published schema name")
+    if is_owned_schema(published) or published.endswith(LOCK_SCHEMA_SUFFIX):
         raise ValueError(
             f"published schema name {published!r} ends like a platform-owned schema "
-            "(__new, __previous, __swap, __staging__*); pick another name"
+            "(__new, __previous, __swap, __staging__*, __lock); pick another name"
         )
     # the longest derived name must fit, or PostgreSQL would truncate it
     checked_identifier(dialect, previous_schema_name(published), "derived schema name")
@@ -194,6 +201,18 @@ def new_schema_name(published: str) -> str:
 def previous_schema_name(published: str) -> str:
     """``<published>__previous``: the version a swap replaced, kept for rollback."""
     return f"{published}__{SchemaRole.PREVIOUS.value}"
+
+
+#: suffix of the schema holding a target's publish lock table (never renamed or dropped)
+LOCK_SCHEMA_SUFFIX = "__lock"
+
+
+def publish_lock_schema_name(published: str) -> str:
+    """``<published>__lock``: where the publish lock table of ``published`` lives. Not the
+    published schema itself: the swap renames that, and a publish waiting on the lock table
+    would then hold the lock of a table that moved to ``__previous`` while the next publish
+    locks a fresh one."""
+    return f"{published}{LOCK_SCHEMA_SUFFIX}"
 
 
 def swap_schema_name(published: str) -> str:

@@ -4,7 +4,8 @@ Modelled on dlt's ``DestinationCapabilitiesContext``: the SQL builders, the CSV 
 warehouse resource read named fields of a :class:`Dialect` instead of asking which dialect they
 hold. There are two instances, :attr:`Dialect.POSTGRES` and :attr:`Dialect.REDSHIFT`, looked up
 by name with :func:`parse_dialect`. A Redshift fix (issue 8: lossless NULLs, VARBYTE hex,
-``pg_last_copy_count()``, a publish lock table) is a change of one field here.
+``pg_last_copy_count()``, a publish lock table) is a change of one field here; each Redshift
+value cites the AWS page it relies on in ``docs/redshift.md``.
 """
 
 from __future__ import annotations
@@ -71,12 +72,14 @@ class RedshiftNulls(StrEnum):
     the same (both ``''`` without ``EMPTYASNULL``, both NULL with it); non-character columns
     always load an empty field as NULL.
 
-    * ``EMPTY_AS_NULL`` (the platform's files as they are): ``EMPTYASNULL``. Every NULL
-      stays NULL; an empty string in a text (or DECIMAL-as-VARCHAR) column loads as NULL. Chosen
-      over the opposite loss because sparse items make NULLs common and empty strings rare.
-    * ``NUL_BYTE`` (lossless, needs Redshift-specific files): ``NULL AS '\\000'``; the writer
-      must put a lone NUL byte in a NULL field and ``""`` for the empty string. NUL cannot
-      collide with data (PostgreSQL text cannot hold it; Redshift ends a record at it).
+    * ``NUL_BYTE`` (the Redshift default, lossless): ``NULL AS '\\000'``; the writer puts a
+      lone NUL byte in a NULL field and ``""`` for the empty string. NUL cannot collide with
+      data: PostgreSQL text cannot hold it, DynamoDB strings that hold it are refused by the
+      CSV writer (naming the row and column), and COPY loads a field as NULL only when it is
+      exactly the marker.
+    * ``EMPTY_AS_NULL`` (the old behaviour, lossy): ``EMPTYASNULL``. Every NULL stays NULL; an
+      empty string in a text (or DECIMAL-as-VARCHAR) column loads as NULL. Only for files
+      written with the empty NULL marker.
     """
 
     EMPTY_AS_NULL = "empty_as_null"
@@ -114,8 +117,14 @@ class Dialect:
     max_numeric_precision: int | None
     #: per kind, what the type cannot do that the logical kind promises (asset metadata)
     column_notes: Mapping[ColumnKind, str] = field(hash=False)
-    #: template turning a scalar column into JSON when a column is widened to JSON
-    json_from_text: str
+    #: per kind of the source column, the template turning it into a JSON value when a column
+    #: is widened to JSON: text and timestamps become JSON *strings*, numbers and booleans JSON
+    #: numbers and booleans (PostgreSQL ``to_jsonb``; Redshift ``CAST(... AS SUPER)``, which
+    #: keeps a VARCHAR a string instead of parsing it; see docs/redshift.md)
+    json_from_scalar: Mapping[ColumnKind, str] = field(hash=False)
+    #: template turning the text of an exact number (a DECIMAL the dialect stores as text)
+    #: into a JSON number
+    json_from_number_text: str
     #: template turning a JSON column into comparable text (merge tie-breaks)
     json_as_text: str
     # --- CSV and loads
@@ -126,6 +135,10 @@ class Dialect:
     #: Redshift COPY's NULL handling (None: the dialect does not COPY from S3)
     redshift_nulls: RedshiftNulls | None
     load_method: LoadMethod
+    #: options every COPY into a (transient) staging table adds: Redshift's ``COMPUPDATE OFF
+    #: STATUPDATE OFF`` skip the compression analysis and statistics a table rebuilt per load
+    #: does not need
+    staging_copy_options: tuple[str, ...]
     loaded_row_count: LoadedRowCount
     # --- sessions and concurrency
     #: ``SET lock_timeout`` exists (else lock waits are bounded by ``statement_timeout`` only)
@@ -156,6 +169,9 @@ class Dialect:
                 f"dialect {self.name}: COPY NULL mode {self.redshift_nulls.value} needs CSV NULL "
                 f"marker {_CSV_NULL_OF[self.redshift_nulls]!r}, got {self.csv_null!r}"
             )
+        missing = [kind.value for kind in ColumnKind if kind not in self.json_from_scalar]
+        if missing:
+            raise ValueError(f"dialect {self.name}: json_from_scalar lacks {missing}")
         if (self.load_method is LoadMethod.COPY_FROM_S3_MANIFEST) != (
             self.redshift_nulls is not None
         ):
@@ -168,11 +184,21 @@ class Dialect:
         return self.name
 
     def binary_text(self, value: bytes | bytearray | memoryview) -> str:
-        """A binary value as the CSV text this dialect's binary type loads."""
+        """A binary value as the CSV text this dialect's binary type loads: ``\\x0aff`` for
+        PostgreSQL's bytea, plain ``0aff`` for Redshift's VARBYTE."""
         return self.csv_binary_prefix + bytes(value).hex()
+
+    def fold_identifier(self, name: str) -> str:
+        """``name`` as the engine's catalog stores it: ASCII letters lower-cased where the
+        dialect folds identifiers (Redshift folds quoted names too), else unchanged."""
+        if self.folds_identifiers_to_lower_case:
+            return name.translate(_ASCII_LOWER)
+        return name
 
 
 _REDSHIFT_VARCHAR = 65535
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+_SUPER = "CAST({} AS SUPER)"
 
 Dialect.POSTGRES = Dialect(
     name="postgres",
@@ -193,12 +219,14 @@ Dialect.POSTGRES = Dialect(
     max_varchar_bytes=None,
     max_numeric_precision=None,
     column_notes=MappingProxyType({}),
-    json_from_text="to_jsonb({})",
+    json_from_scalar=MappingProxyType({kind: "to_jsonb({})" for kind in ColumnKind}),
+    json_from_number_text="to_jsonb(CAST({} AS numeric))",
     json_as_text="CAST({} AS text)",
     csv_null="",
     csv_binary_prefix="\\x",
     redshift_nulls=None,
     load_method=LoadMethod.COPY_FROM_STDIN,
+    staging_copy_options=(),
     loaded_row_count=LoadedRowCount.CURSOR_ROWCOUNT,
     supports_lock_timeout=True,
     supports_set_local=True,
@@ -243,20 +271,33 @@ Dialect.REDSHIFT = Dialect(
             ColumnKind.JSON: "SUPER on Redshift: CSV value must be serialized JSON",
         }
     ),
-    json_from_text=f"JSON_PARSE(CAST({{}} AS VARCHAR({_REDSHIFT_VARCHAR})))",
+    # a VARCHAR cast to SUPER is a SUPER string (JSON_PARSE would read "123" as a number and
+    # fail on "abc"); date/time types do not cast to SUPER, so timestamps go through VARCHAR;
+    # VARBYTE becomes its hex text
+    json_from_scalar=MappingProxyType(
+        {
+            ColumnKind.TEXT: _SUPER,
+            ColumnKind.BIGINT: _SUPER,
+            ColumnKind.DECIMAL: _SUPER,
+            ColumnKind.BOOLEAN: _SUPER,
+            ColumnKind.BINARY: "CAST(FROM_VARBYTE({}, 'hex') AS SUPER)",
+            ColumnKind.TIMESTAMPTZ: f"CAST(CAST({{}} AS VARCHAR({_REDSHIFT_VARCHAR})) AS SUPER)",
+            ColumnKind.JSON: "{}",
+        }
+    ),
+    json_from_number_text="JSON_PARSE({})",
     json_as_text="JSON_SERIALIZE({})",
-    # issue 8: lossless NULLs are csv_null="\x00" with RedshiftNulls.NUL_BYTE
-    csv_null="",
-    # issue 8: VARBYTE reads plain hex, i.e. ""
-    csv_binary_prefix="\\x",
-    redshift_nulls=RedshiftNulls.EMPTY_AS_NULL,
+    # NULL is a lone NUL byte, COPY ... NULL AS '\000': "" and NULL stay distinct
+    csv_null="\x00",
+    # VARBYTE reads plain hex
+    csv_binary_prefix="",
+    redshift_nulls=RedshiftNulls.NUL_BYTE,
     load_method=LoadMethod.COPY_FROM_S3_MANIFEST,
-    # issue 8: LoadedRowCount.PG_LAST_COPY_COUNT
-    loaded_row_count=LoadedRowCount.CURSOR_ROWCOUNT,
+    staging_copy_options=("COMPUPDATE OFF", "STATUPDATE OFF"),
+    loaded_row_count=LoadedRowCount.PG_LAST_COPY_COUNT,
     supports_lock_timeout=False,
     supports_set_local=False,
-    # issue 8: PublishLock.LOCK_TABLE
-    publish_lock=PublishLock.NONE,
+    publish_lock=PublishLock.LOCK_TABLE,
     merge_style=MergeStyle.DELETE_USING_INSERT,
     merge_lock_mode=None,
     client_encoding="UTF8",

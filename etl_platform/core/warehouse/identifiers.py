@@ -13,7 +13,14 @@ from psycopg import sql
 
 from .dialect import Dialect, parse_dialect
 
-__all__ = ["checked_identifier", "column_list", "identifier", "qualified_name"]
+__all__ = [
+    "catalog_name",
+    "checked_identifier",
+    "column_list",
+    "identifier",
+    "qualified_name",
+    "require_folded",
+]
 
 
 def checked_identifier(dialect: Dialect, name: str, what: str = "identifier") -> str:
@@ -30,6 +37,29 @@ def checked_identifier(dialect: Dialect, name: str, what: str = "identifier") ->
         raise ValueError(
             f"{what} {name!r} is {size} bytes in UTF-8; {dialect.name} allows {limit} "
             f"(longer names would be truncated and could collide)"
+        )
+    return name
+
+
+def catalog_name(dialect: Dialect | str, name: str, what: str = "identifier") -> str:
+    """``name`` as the catalog (``information_schema``, ``pg_namespace``) stores it, for a
+    lookup parameter: validated, then folded to lower case where the dialect folds identifiers
+    (Redshift stores ``"Sales"`` as ``sales``; comparing the unfolded name finds nothing)."""
+    dialect = parse_dialect(dialect)
+    return dialect.fold_identifier(checked_identifier(dialect, name, what))
+
+
+def require_folded(dialect: Dialect | str, name: str, what: str = "identifier") -> str:
+    """``name`` if the dialect stores it unchanged; ``ValueError`` naming it and its folded
+    form otherwise. For names the platform later looks up in the catalog by their text
+    (schemas): refusing upper case up front keeps every such lookup right on Redshift, with or
+    without ``enable_case_sensitive_identifier``."""
+    dialect = parse_dialect(dialect)
+    folded = catalog_name(dialect, name, what)
+    if folded != name:
+        raise ValueError(
+            f"{what} {name!r} has upper-case letters; {dialect.title} folds identifiers to lower "
+            f"case, so catalog lookups by this name would miss it: use {folded!r}"
         )
     return name
 

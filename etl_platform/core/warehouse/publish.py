@@ -16,6 +16,7 @@ from psycopg import sql
 from etl_platform.core.table_spec import ColumnKind, ColumnSpec
 
 from .ddl import (
+    LOCK_SCHEMA_SUFFIX,
     check_published,
     column_type,
     create_schema,
@@ -24,7 +25,7 @@ from .ddl import (
     swap_schema_name,
 )
 from .dialect import Dialect, PublishLock, parse_dialect
-from .identifiers import checked_identifier, identifier, qualified_name
+from .identifiers import checked_identifier, identifier, qualified_name, require_folded
 
 __all__ = [
     "PUBLISH_LOCK_TABLE",
@@ -34,6 +35,7 @@ __all__ = [
     "create_publish_marker",
     "dependent_views_query",
     "insert_publish_marker",
+    "lock_table_setup_statements",
     "lock_table_statements",
     "publish_marker_exists_query",
     "publish_marker_query",
@@ -131,11 +133,12 @@ def dependent_views_query(dialect: Dialect | str, schema: str) -> sql.Composed:
     """Views *outside* ``schema`` that depend on relations inside it, as rows
     ``(view_schema, view_name, table_schema, table_name)``. Empty means ``DROP SCHEMA ...
     CASCADE`` of ``schema`` drops nothing else. The schema name is a parameter (``%s``):
-    execute with ``(schema,)``. Uses ``pg_depend``/``pg_rewrite``, present in both dialects'
-    catalogs (checked on PostgreSQL; Redshift late-binding views record no dependency and are
-    never affected)."""
+    execute with ``(schema,)``; a name the dialect would fold (upper case on Redshift) is
+    refused, since the catalog holds the folded name. Uses ``pg_depend``/``pg_rewrite``,
+    present in both dialects' catalogs (checked on PostgreSQL; Redshift late-binding views
+    record no dependency and are never affected)."""
     dialect = parse_dialect(dialect)
-    checked_identifier(dialect, schema, "schema name")
+    require_folded(dialect, schema, "schema name")
     return sql.SQL(
         "SELECT DISTINCT vn.nspname AS view_schema, v.relname AS view_name, "
         "tn.nspname AS table_schema, t.relname AS table_name "
@@ -183,19 +186,46 @@ def advisory_lock(dialect: Dialect | str, *, wait: bool) -> sql.SQL:
 PUBLISH_LOCK_TABLE = "_etl_publish_lock"
 
 
-def lock_table_statements(dialect: Dialect | str, schema: str) -> list[sql.Composed]:
-    """For ONE transaction: create ``schema._etl_publish_lock`` if missing, then ``LOCK TABLE``
-    it (exclusive on both dialects), so a second publish holding the same lock waits until the
-    first commits or rolls back. The publish lock of a dialect whose
-    :attr:`~Dialect.publish_lock` is a lock table; ``schema`` must not be renamed by the swap."""
+def _lock_table(dialect: Dialect, schema: str) -> sql.Identifier:
+    require_folded(dialect, schema, "publish lock schema name")
+    if not schema.endswith(LOCK_SCHEMA_SUFFIX):
+        raise ValueError(
+            f"publish lock schema {schema!r} is not a lock schema (publish_lock_schema_name of "
+            "the target): a lock table in a schema the swap renames locks nothing"
+        )
+    return qualified_name(dialect, schema, PUBLISH_LOCK_TABLE)
+
+
+def lock_table_setup_statements(dialect: Dialect | str, schema: str) -> list[sql.Composed]:
+    """``CREATE SCHEMA IF NOT EXISTS`` the lock schema and ``CREATE TABLE IF NOT EXISTS``
+    ``<schema>._etl_publish_lock``: run and COMMIT them before :func:`lock_table_statements`
+    (idempotent; two first-ever publishes of one target racing here may see one of them fail
+    with a duplicate-name error, which a retry clears). ``schema`` is
+    ``publish_lock_schema_name(target)``, a schema no swap renames."""
     dialect = parse_dialect(dialect)
-    table = qualified_name(dialect, schema, PUBLISH_LOCK_TABLE)
+    table = _lock_table(dialect, schema)
     return [
+        create_schema(dialect, schema),
         sql.SQL("CREATE TABLE IF NOT EXISTS {} (locked_by {})").format(
             table, column_type(dialect, ColumnSpec("locked_by", ColumnKind.TEXT))
         ),
-        sql.SQL("LOCK TABLE {}").format(table),
     ]
+
+
+def lock_table_statements(dialect: Dialect | str, schema: str) -> list[sql.Composed]:
+    """The publish lock of a dialect whose :attr:`~Dialect.publish_lock` is a lock table
+    (Redshift, which has no advisory locks): ``LOCK TABLE <schema>._etl_publish_lock``.
+
+    Redshift's ``LOCK`` takes an exclusive lock held until the transaction ends
+    (https://docs.aws.amazon.com/redshift/latest/dg/r_LOCK.html); PostgreSQL's ``LOCK TABLE``
+    without a mode is ``ACCESS EXCLUSIVE``, the same. Run it on a connection of its own, in a
+    transaction kept open for the whole publish or rollback (centralize, checks and swap are
+    several transactions on the working connection), and end that transaction (commit or
+    close) when done: a second publish of the same target waits in its ``LOCK`` until then
+    (on Redshift up to its ``statement_timeout``; there is no ``lock_timeout``). Create the
+    table first with :func:`lock_table_setup_statements`."""
+    dialect = parse_dialect(dialect)
+    return [sql.SQL("LOCK TABLE {}").format(_lock_table(dialect, schema))]
 
 
 # --------------------------------------------------------------------------------------------
@@ -233,7 +263,8 @@ def insert_publish_marker(dialect: Dialect | str, schema: str) -> sql.Composed:
 
 
 def publish_marker_exists_query(dialect: Dialect | str) -> sql.Composed:
-    """One row when ``schema`` has a marker table; execute with ``(schema,)``."""
+    """One row when ``schema`` has a marker table; execute with
+    ``(catalog_name(dialect, schema),)`` (the catalog holds folded names on Redshift)."""
     parse_dialect(dialect)
     return sql.SQL(
         "SELECT 1 FROM information_schema.tables WHERE table_schema = %s AND table_name = {}"
