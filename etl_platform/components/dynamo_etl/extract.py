@@ -1,9 +1,10 @@
 """Step: extract one scan segment to S3 (runbook: "scan segment N, write its CSVs, upload").
 
 The segment's items are transformed with the cached data-schemas into one gzip CSV per
-warehouse table (local temp files), uploaded under deterministic keys, stale objects of an
-earlier run removed, and the manifest written last. A terminal error anywhere fails the step
-once: no retry rescans the segment into the same wall.
+warehouse table (local temp files); then the old manifest is withdrawn, the CSVs uploaded
+under deterministic keys, stale objects of an earlier run removed, and the new manifest written
+last. A terminal error anywhere fails the step once: no retry rescans the segment into the same
+wall.
 """
 
 from __future__ import annotations
@@ -57,9 +58,11 @@ def extract_segment_csv(
             f"{config.key('dynamodb', 'data_schemas').to_user_string()} first",
             allow_retries=False,
         )
-    manifests.withdraw(config, s3, day, segment)
     with tempfile.TemporaryDirectory(prefix="segment_csv_") as tmp:
         result = scan_to_files(config, context, dynamodb, schema_set, day, segment, Path(tmp))
+        # Until the new manifest is written the segment has none: staging refuses a segment
+        # whose objects are being replaced instead of loading a mix of old and new ones.
+        manifests.withdraw(config, s3, day, segment)
         objects = upload_tables(config, s3, result, day, segment, Path(tmp))
     stale = remove_stale_objects(config, s3, day, segment, objects)
     if result.evolved:
@@ -116,7 +119,7 @@ def scan_to_files(
             )
 
     try:
-        return extract_segment(
+        result = extract_segment(
             lambda: dynamodb.scan_segment(
                 config.table_name, segment, config.total_segments, page_size=config.scan_page_size
             ),
@@ -128,6 +131,11 @@ def scan_to_files(
     finally:
         for handle in files.values():
             handle.close()
+    context.log.info(
+        f"segment {segment} of {day}: scanned {result.items} items in {result.passes} "
+        f"pass(es), {result.rows} rows for {len(result.tables)} tables"
+    )
+    return result
 
 
 def upload_tables(
