@@ -27,10 +27,13 @@ from . import checks, extract, publish, rollback, schemas, staging
 from .validation import (
     DYNAMODB_MAX_SEGMENTS,
     PartitionBoundWarning,
+    check_attribute_name,
     check_bucket_name,
     check_cron,
     check_instance_name,
     check_published_schema,
+    check_schema_name,
+    check_separator,
     check_start_date,
     check_table_name,
     partition_bound_note,
@@ -41,8 +44,11 @@ class EntityRuleConfig(dg.Model):
     """Split a single-table design into one data-schema per entity type: the entity of an item
     is the part of string attribute ``attribute`` before the first ``separator``."""
 
-    attribute: str = Field(min_length=1, max_length=65535)
-    separator: str = Field(default="#", min_length=1)
+    attribute: str
+    separator: str = "#"
+
+    _attribute = field_validator("attribute")(check_attribute_name)
+    _separator = field_validator("separator")(check_separator)
 
 
 class DynamoTableEtl(dg.Component, dg.Model, dg.Resolvable):
@@ -52,7 +58,10 @@ class DynamoTableEtl(dg.Component, dg.Model, dg.Resolvable):
     segment CSV objects, the per-segment staging tables and the published schema.
     """
 
-    instance: str = Field(description="Name of this pipeline instance; part of every asset key.")
+    instance: str = Field(
+        description="Name of this pipeline instance; part of every asset key (lowercase "
+        "letters, digits and _).",
+    )
     table_name: str = Field(description="DynamoDB table to extract.")
     total_segments: int = Field(
         default=4,
@@ -60,7 +69,10 @@ class DynamoTableEtl(dg.Component, dg.Model, dg.Resolvable):
         le=DYNAMODB_MAX_SEGMENTS,
         description="Parallel-scan segments (DynamoDB allows 1 to 1,000,000).",
     )
-    target_schema: str = Field(description="Warehouse schema the table set is published to.")
+    target_schema: str = Field(
+        description="Warehouse schema the table set is published to (lower case: Redshift "
+        "folds identifiers).",
+    )
     start_date: str = Field(description="First date partition, YYYY-MM-DD.")
     data_bucket: str = Field(description="Bucket for the segment CSV objects.")
     data_prefix: str = Field(default="dynamodb", description="Key prefix for segment CSVs.")
@@ -86,10 +98,15 @@ class DynamoTableEtl(dg.Component, dg.Model, dg.Resolvable):
     )
 
     # -- load-time validation (no I/O) -----------------------------------------------------
-    _instance = field_validator("instance")(check_instance_name)
-    _table = field_validator("table_name")(check_table_name)
+    # String rules run at load (`dg check defs`): a string field also accepts a template in
+    # the YAML schema, so `dg check yaml` can only check numbers and shapes.
+    _instance = field_validator("instance", mode="before")(check_instance_name)
+    _table = field_validator("table_name", mode="before")(check_table_name)
+    _schema = field_validator("target_schema", mode="before")(check_schema_name)
+    _buckets = field_validator("data_bucket", "schema_cache_bucket", mode="before")(
+        check_bucket_name
+    )
     _start = field_validator("start_date")(check_start_date)
-    _buckets = field_validator("data_bucket", "schema_cache_bucket")(check_bucket_name)
     _crons = field_validator("schema_refresh_cron", "daily_extract_cron")(check_cron)
 
     @model_validator(mode="after")

@@ -28,6 +28,7 @@ DIALECT_ENV = "ETL_WAREHOUSE_DIALECT"
 _INSTANCE = re.compile(r"^[a-z][a-z0-9_]*$")
 _DYNAMODB_TABLE = re.compile(r"^[A-Za-z0-9_.\-]{3,255}$")
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
+_SCHEMA = re.compile(r"^[a-z_][a-z0-9_]*$")
 _IP_ADDRESS = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
 _BUCKET_RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
 _BUCKET_RESERVED_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
@@ -41,6 +42,8 @@ class PartitionBoundWarning(UserWarning):
 
 def check_instance_name(value: str) -> str:
     """Part of every asset key, job, schedule and S3 key: lowercase letters, digits and _."""
+    if not isinstance(value, str):
+        return value  # pydantic reports the type
     if not _INSTANCE.match(value):
         raise ValueError(
             f"instance {value!r}: use lowercase letters, digits and _, starting with a letter "
@@ -51,10 +54,45 @@ def check_instance_name(value: str) -> str:
 
 def check_table_name(value: str) -> str:
     """DynamoDB table names: 3 to 255 of ``A-Z a-z 0-9 _ - .``."""
+    if not isinstance(value, str):
+        return value  # pydantic reports the type
     if not _DYNAMODB_TABLE.match(value):
         raise ValueError(
             f"table_name {value!r} is not a DynamoDB table name: 3 to 255 characters of "
             "letters, digits, '_', '-' and '.'"
+        )
+    return value
+
+
+def check_attribute_name(value: str) -> str:
+    """The entity rule's attribute: a DynamoDB attribute name, 1 to 65,535 bytes."""
+    if not 1 <= len(value.encode("utf-8")) <= 65535:
+        raise ValueError(
+            f"entity_rule.attribute {value[:80]!r}: a DynamoDB attribute name is 1 to 65,535 bytes"
+        )
+    return value
+
+
+def check_separator(value: str) -> str:
+    if not value:
+        raise ValueError("entity_rule.separator must not be empty")
+    return value
+
+
+def check_schema_name(value: str) -> str:
+    """A warehouse schema name as both dialects keep it: lower case (Redshift folds
+    identifiers to lower case), letters, digits and _."""
+    if not isinstance(value, str):
+        return value  # pydantic reports the type
+    if value != value.lower():
+        raise ValueError(
+            f"target_schema {value!r}: use lower case; Redshift folds identifiers to lower "
+            f"case, so it would publish {value.lower()!r}"
+        )
+    if not _SCHEMA.match(value):
+        raise ValueError(
+            f"target_schema {value!r}: use lowercase letters, digits and _, not starting "
+            "with a digit"
         )
     return value
 
@@ -71,6 +109,8 @@ def check_start_date(value: str) -> str:
 
 def check_bucket_name(value: str) -> str:
     """S3 general purpose bucket naming rules (3-63 lowercase letters, digits, '.', '-', ...)."""
+    if not isinstance(value, str):
+        return value  # pydantic reports the type
     problem = None
     if not _BUCKET.match(value):
         problem = "3 to 63 lowercase letters, digits, '.' and '-', starting and ending with a "
@@ -123,11 +163,7 @@ def check_published_schema(target_schema: str, total_segments: int) -> None:
         if known
         else f"the stricter rule, PostgreSQL's, because {DIALECT_ENV} is unset"
     )
-    if target_schema != target_schema.lower():
-        raise ValueError(
-            f"target_schema {target_schema!r}: use lower case; Redshift folds identifiers to "
-            f"lower case, so it would publish {target_schema.lower()!r}"
-        )
+    check_schema_name(target_schema)
     if warehouse_sql.is_owned_schema(target_schema):
         raise ValueError(
             f"target_schema {target_schema!r} ends like a platform-owned schema (__new, "
