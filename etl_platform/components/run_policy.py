@@ -52,27 +52,37 @@ def _terminal_errors_fail_fast(what: str) -> Iterator[None]:
 def step_failure_policy(what: str) -> Callable[[F], F]:
     """Wrap a step function's whole body: transient errors propagate (the step's
     ``RetryPolicy`` retries them), terminal ones fail the step at once with a description that
-    starts with ``what`` and carries the error, which names the bad input."""
+    starts with ``what`` and carries the error, which names the bad input.
+
+    ``what`` may name the step's arguments as ``str.format`` fields, filled in from each call
+    (``"extract of segment {segment} of {config.table_name!r}"``), so the failure names the
+    partition and the input it was working on."""
 
     def decorate(fn: F) -> F:
+        signature = inspect.signature(fn)
+
+        def describe(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+            if "{" not in what:
+                return what
+            try:
+                return what.format_map(signature.bind_partial(*args, **kwargs).arguments)
+            except (AttributeError, IndexError, KeyError, TypeError, ValueError):
+                return what
+
         if inspect.isgeneratorfunction(fn):
 
             @functools.wraps(fn)
             def generator(*args: Any, **kwargs: Any) -> Any:
-                with _terminal_errors_fail_fast(what):
+                with _terminal_errors_fail_fast(describe(args, kwargs)):
                     yield from fn(*args, **kwargs)
 
             return generator  # type: ignore[return-value]
 
         @functools.wraps(fn)
         def plain(*args: Any, **kwargs: Any) -> Any:
-            with _terminal_errors_fail_fast(what):
+            with _terminal_errors_fail_fast(describe(args, kwargs)):
                 return fn(*args, **kwargs)
 
         return plain  # type: ignore[return-value]
 
     return decorate
-
-
-# Kept for the step modules being moved onto the decorator; new code uses step_failure_policy.
-terminal_errors_fail_fast = _terminal_errors_fail_fast

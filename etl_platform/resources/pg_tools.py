@@ -17,9 +17,8 @@ from pathlib import Path
 from dagster import ConfigurableResource
 
 from etl_platform.core.dsn import redact_dsn, split_password
+from etl_platform.core.object_store import ObjectStore
 from etl_platform.core.s3_layout import s3_uri
-
-from .s3 import ObjectStoreResource
 
 
 class PgToolError(RuntimeError):
@@ -67,7 +66,7 @@ class PgToolsResource(ConfigurableResource):
         return found
 
     def dump_to_s3(
-        self, dsn: str, store: ObjectStoreResource, bucket: str, key: str, *extra_args: str
+        self, dsn: str, store: ObjectStore, bucket: str, key: str, *extra_args: str
     ) -> DumpResult:
         """``pg_dump -Fc`` of the database at ``dsn`` streamed to ``s3://bucket/key``."""
         partial = f"{key}.partial"
@@ -95,7 +94,7 @@ class PgToolsResource(ConfigurableResource):
     def restore_from_s3(
         self,
         dsn: str,
-        store: ObjectStoreResource,
+        store: ObjectStore,
         bucket: str,
         key: str,
         *,

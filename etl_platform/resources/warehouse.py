@@ -13,24 +13,25 @@ import json
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import date
 from functools import partial
-from typing import IO
+from typing import IO, Any
 
 import psycopg
 from dagster import ConfigurableResource
+from psycopg import sql
 from psycopg.pq import TransactionStatus
 from pydantic import Field, field_validator
 
 from etl_platform.core import warehouse as warehouse_sql
 from etl_platform.core.dsn import redact_dsn
+from etl_platform.core.object_store import ObjectStore
 from etl_platform.core.retry import classify
 from etl_platform.core.s3_layout import split_s3_uri
-from etl_platform.core.warehouse import Dialect, LoadedRowCount, LoadMethod
-
-from .s3 import ObjectStoreResource
+from etl_platform.core.warehouse import Dialect, LoadedRowCount, LoadMethod, PublishLock
 
 try:  # ISA-L inflate: same gzip format, ~3x faster than zlib
     from isal import igzip as _gzip
@@ -155,7 +156,7 @@ class WarehouseResource(ConfigurableResource):
         table: str,
         columns: Sequence[str],
         uris: Sequence[str],
-        store: ObjectStoreResource,
+        store: ObjectStore,
         manifest_uri: str | None = None,
     ) -> LoadResult:
         """Load gzip CSV objects (platform encoding: RFC-4180, unquoted empty = NULL) into
@@ -179,7 +180,7 @@ class WarehouseResource(ConfigurableResource):
         table: str,
         columns: Sequence[str],
         uris: Sequence[str],
-        store: ObjectStoreResource,
+        store: ObjectStore,
     ) -> int:
         statement = warehouse_sql.copy_from_stdin(schema, table, columns, dialect=self.sql_dialect)
         rows = 0
@@ -199,7 +200,7 @@ class WarehouseResource(ConfigurableResource):
         table: str,
         columns: Sequence[str],
         uris: Sequence[str],
-        store: ObjectStoreResource,
+        store: ObjectStore,
         manifest_uri: str | None,
     ) -> int:
         if not self.iam_role_arn:
@@ -257,3 +258,127 @@ class WarehouseResource(ConfigurableResource):
                 f"failed too: {lookup}"
             )
         return warehouse_sql.copy_failure_message(table, rows, cause)
+
+    # -- statement execution for the pipeline steps -----------------------------------------
+    # Steps hand over statement lists built by ``warehouse_sql``; no component loops over them.
+    # Without ``conn`` a call opens its own connection (and, for ``run_statements``, its own
+    # transaction); with ``conn`` it runs inside the caller's transaction.
+
+    def run_statements(
+        self, statements: Iterable[sql.Composable], *, conn: psycopg.Connection | None = None
+    ) -> None:
+        """Run ``statements`` in order, all in one transaction: committed together or not at
+        all. The builders' statements take no parameters, so none are passed (psycopg would
+        read a ``%`` inside a quoted identifier as a placeholder)."""
+        if conn is None:
+            with self.transaction() as own:
+                self.run_statements(statements, conn=own)
+            return
+        for statement in statements:
+            conn.execute(statement)
+
+    def fetch_all(
+        self,
+        query: sql.Composable,
+        params: Sequence[Any] | None = None,
+        *,
+        conn: psycopg.Connection | None = None,
+    ) -> list[tuple[Any, ...]]:
+        """Every row of one query."""
+        if conn is None:
+            with self.connect() as own:
+                return self.fetch_all(query, params, conn=own)
+        cursor = conn.execute(query) if params is None else conn.execute(query, params)
+        return [tuple(row) for row in cursor.fetchall()]
+
+    def scalar(
+        self,
+        query: sql.Composable,
+        params: Sequence[Any] | None = None,
+        *,
+        conn: psycopg.Connection | None = None,
+    ) -> Any:
+        """The first column of the first row of one query; ``ValueError`` naming the query
+        when it returns no row."""
+        rows = self.fetch_all(query, params, conn=conn)
+        if not rows:
+            raise ValueError(f"scalar query returned no row: {_statement_text(query)}")
+        return rows[0][0]
+
+    @contextmanager
+    def publish_lock(self, target: str, log: Any = None) -> Iterator[None]:
+        """One publish or rollback of the published schema ``target`` at a time. Publishes of
+        two dates (a backfill launches them in the same tick) both build ``<target>__new``:
+        run together, one fails on the schema name or drops/swaps the other's schema. The lock
+        is held on a connection of its own for the whole block (centralize, checks and swap),
+        in the way the dialect's ``publish_lock`` names: a session advisory lock (PostgreSQL;
+        released by the server if the worker dies) or ``LOCK TABLE`` on a lock table in a
+        schema no swap renames, held by an open transaction (Redshift)."""
+        kind = self.sql_dialect.publish_lock
+        if kind is PublishLock.NONE:
+            yield
+            return
+        with self.connect() as conn:
+            conn.autocommit = True
+            # Waiting for the running publish is expected: no timeouts on this connection.
+            self.run_statements(warehouse_sql.session_timeouts(self.sql_dialect, 0, 0), conn=conn)
+            if kind is PublishLock.ADVISORY_LOCK:
+                self._take_advisory_lock(conn, f"publish:{target}", target, log)
+                yield  # closing the connection releases the lock
+                return
+            schema = warehouse_sql.publish_lock_schema_name(target)
+            self.run_statements(
+                warehouse_sql.lock_table_setup_statements(self.sql_dialect, schema), conn=conn
+            )
+            if log is not None:
+                log.info(f"taking the publish lock of {target} (waits for a running publish)")
+            with conn.transaction():
+                self.run_statements(
+                    warehouse_sql.lock_table_statements(self.sql_dialect, schema), conn=conn
+                )
+                yield  # the transaction's end releases the lock
+
+    def _take_advisory_lock(
+        self, conn: psycopg.Connection, name: str, target: str, log: Any
+    ) -> None:
+        key = warehouse_sql.advisory_lock_key(name)
+        try_lock = warehouse_sql.advisory_lock(self.sql_dialect, wait=False)
+        if not self.scalar(try_lock, (key,), conn=conn):
+            if log is not None:
+                log.info(f"another publish or rollback of {target} is running: waiting")
+            self.fetch_all(
+                warehouse_sql.advisory_lock(self.sql_dialect, wait=True), (key,), conn=conn
+            )
+
+    def publish_marker(
+        self, schema: str, *, conn: psycopg.Connection | None = None
+    ) -> tuple[date, str] | None:
+        """``(partition_date, run_id)`` of the version published in ``schema`` (its
+        ``_etl_publish`` row), or None when the schema has no marker."""
+        dialect = self.sql_dialect
+        exists = self.fetch_all(
+            warehouse_sql.publish_marker_exists_query(dialect), (schema,), conn=conn
+        )
+        if not exists:
+            return None
+        rows = self.fetch_all(warehouse_sql.publish_marker_query(dialect, schema), conn=conn)
+        return (rows[0][0], rows[0][1]) if rows else None
+
+    def write_publish_marker(
+        self, schema: str, day: date, fingerprint: str, run_id: str, *, conn: psycopg.Connection
+    ) -> None:
+        """(Re)create ``schema``'s marker naming the partition date, data-schema fingerprint
+        and run, inside the caller's transaction: it travels with the schema through swaps."""
+        dialect = self.sql_dialect
+        self.run_statements(warehouse_sql.create_publish_marker(dialect, schema), conn=conn)
+        conn.execute(
+            warehouse_sql.insert_publish_marker(dialect, schema), (day, fingerprint, run_id)
+        )
+
+
+def _statement_text(statement: sql.Composable) -> str:
+    """A statement for an error message, without a connection to render it."""
+    try:
+        return statement.as_string(None)
+    except Exception:
+        return repr(statement)

@@ -17,6 +17,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from etl_platform.components.dynamo_etl import schema_cache
 from etl_platform.core.dynamo import ColumnRole, DataSchemaSet, DataTable, entity_of
 from etl_platform.core.table_spec import ColumnKind
 
@@ -271,7 +272,7 @@ def test_adversarial_items_round_trip_exactly(local_stack, stack_env, instance, 
     assert result.success
     assert all(c.passed for c in result.get_asset_check_evaluations())
 
-    schema_set = component.load_cached_schema(_store())
+    schema_set = schema_cache.load_latest(component, _store())
     assert schema_set is not None
     doc = schema_set.main_table("DOC")
     assert doc is not None
@@ -302,7 +303,7 @@ def test_the_comparator_catches_a_changed_value(local_stack, stack_env, instance
     make_table(unique_name, items)
     component = make_component(unique_name, segments=1)
     assert Pipeline(component, instance).run_date(DAY).success
-    schema_set = component.load_cached_schema(_store())
+    schema_set = schema_cache.load_latest(component, _store())
     with psycopg.connect(stack_env["ETL_WAREHOUSE_DSN"], autocommit=True) as conn:
         table = schema_set.main_table(None).name
         conn.execute(

@@ -1,0 +1,69 @@
+"""Segment manifests: the ``_manifest.json`` an extract writes last, next to its CSV objects.
+
+Its presence means the segment's objects are complete; it lists them with their row counts and
+carries the data-schema they were written with. Staging and publish read nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+import dagster as dg
+
+from etl_platform.core import s3_layout
+from etl_platform.core.s3_layout import s3_uri
+from etl_platform.resources import ObjectStoreResource
+
+if TYPE_CHECKING:
+    from .component import DynamoTableEtl
+
+
+def manifest_key(config: DynamoTableEtl, day: date, segment: int) -> str:
+    return s3_layout.segment_manifest_key(config.data_prefix, config.instance, day, segment)
+
+
+def read(config: DynamoTableEtl, s3: ObjectStoreResource, day: date, segment: int) -> dict:
+    """The segment's manifest; a non-retried failure naming its S3 URI when it is missing (the
+    extract has not run, or was interrupted)."""
+    key = manifest_key(config, day, segment)
+    body = s3.get_bytes(config.data_bucket, key)
+    if body is None:
+        raise dg.Failure(
+            description=f"segment {segment} of {day} has no extract manifest at "
+            f"{s3_uri(config.data_bucket, key)}: materialize segment_csv for partition "
+            f"{day}|{segment} first",
+            allow_retries=False,
+        )
+    return json.loads(body)
+
+
+def write(
+    config: DynamoTableEtl,
+    s3: ObjectStoreResource,
+    day: date,
+    segment: int,
+    manifest: dict[str, Any],
+) -> str:
+    """Write the manifest (last: it marks the segment complete); returns its S3 URI."""
+    key = manifest_key(config, day, segment)
+    s3.put_bytes(json.dumps(manifest).encode(), config.data_bucket, key)
+    return s3_uri(config.data_bucket, key)
+
+
+def withdraw(config: DynamoTableEtl, s3: ObjectStoreResource, day: date, segment: int) -> None:
+    """Delete the manifest before a segment is rewritten: staging then refuses the segment
+    instead of loading a mix of old and new objects."""
+    s3.delete_keys(config.data_bucket, [manifest_key(config, day, segment)])
+
+
+def expected_rows(manifests: Iterable[dict[str, Any]], tables: Iterable[str]) -> dict[str, int]:
+    """Rows per warehouse table summed over the segments' manifests (0 for known tables no
+    segment wrote)."""
+    expected = dict.fromkeys(tables, 0)
+    for manifest in manifests:
+        for table, entry in manifest["objects"].items():
+            expected[table] = expected.get(table, 0) + entry["rows"]
+    return expected
