@@ -22,25 +22,34 @@ from datetime import date
 # https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _IP_ADDRESS = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
+_BUCKET_RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
+_BUCKET_RESERVED_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
 _PART_NAME = re.compile(r"^part-(\d{5,})\.parquet$")
 PARTITION_KEYS = ("year", "month", "day")
 """The lake's Hive partition keys, in key order."""
 
 
-def check_bucket_name(bucket: str) -> str:
-    """``bucket`` if it is a valid S3 bucket name (3-63 lowercase letters, digits, dots and
-    hyphens, starting and ending with a letter or digit, no ``..``, not an IP address)."""
-    if (
-        not isinstance(bucket, str)
-        or not _BUCKET.match(bucket)
-        or ".." in bucket
-        or _IP_ADDRESS.match(bucket)
-    ):
-        raise ValueError(
-            f"invalid S3 bucket name {bucket!r}: use 3-63 lowercase letters, digits, '.' and "
-            "'-', starting and ending with a letter or digit"
-        )
-    return bucket
+def check_bucket_name(value: str) -> str:
+    """``value`` if it follows the S3 general purpose bucket naming rules (3-63 lowercase
+    letters, digits, '.' and '-', no IP address form, no reserved prefix or suffix);
+    else ``ValueError`` naming the bucket and the rule it breaks."""
+    if not isinstance(value, str):
+        return value  # pydantic reports the type
+    problem = None
+    if not _BUCKET.match(value):
+        problem = "3 to 63 lowercase letters, digits, '.' and '-', starting and ending with a "
+        problem += "letter or digit"
+    elif ".." in value or ".-" in value or "-." in value:
+        problem = "no two adjacent periods and no period next to a hyphen"
+    elif _IP_ADDRESS.match(value):
+        problem = "not formatted as an IP address"
+    elif value.startswith(_BUCKET_RESERVED_PREFIXES):
+        problem = f"no reserved prefix ({', '.join(_BUCKET_RESERVED_PREFIXES)})"
+    elif value.endswith(_BUCKET_RESERVED_SUFFIXES):
+        problem = f"no reserved suffix ({', '.join(_BUCKET_RESERVED_SUFFIXES)})"
+    if problem:
+        raise ValueError(f"bucket {value!r} is not a valid S3 bucket name: {problem}")
+    return value
 
 
 def s3_uri(bucket: str, key: str) -> str:

@@ -65,3 +65,33 @@ def test_missing_warehouse_env_var_is_named_when_the_resource_starts(monkeypatch
             resources={"warehouse": WarehouseResource(dsn=dg.EnvVar("ETL_WAREHOUSE_DSN"))},
         )
     assert "ETL_WAREHOUSE_DSN" not in os.environ
+
+
+LAKE_BASE = {
+    "instance": "demo",
+    "bucket": "lake",
+    "prefix": "p",
+    "source_dsn_env": "ETL_SOURCE_DSN",
+    "glue_database": "db",
+    "start_date": "2026-01-01",
+    "tables": [{"name": "public.t", "date_column": "c"}],
+}
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("bucket", "Lake_Bucket", "bucket 'Lake_Bucket' is not a valid S3 bucket name"),
+        ("bucket", "192.168.1.1", "not formatted as an IP address"),
+        ("schedule_cron", "every day", "cron string 'every day' is not a valid"),
+    ],
+)
+def test_lake_config_errors_are_raised_at_load_naming_the_field(field, value, message):
+    import pydantic
+
+    from etl_platform.components import LakeExport
+
+    LakeExport(**LAKE_BASE)
+    with pytest.raises(pydantic.ValidationError, match=message) as raised:
+        LakeExport(**{**LAKE_BASE, field: value})
+    assert raised.value.errors()[0]["loc"] == (field,)

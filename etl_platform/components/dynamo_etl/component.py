@@ -22,14 +22,13 @@ from etl_platform.core import warehouse as warehouse_sql
 from etl_platform.core.dynamo import EntityRule, ListMode, SchemaConfig
 from etl_platform.resources import DynamoDBResource, ObjectStoreResource, WarehouseResource
 
+from ..config_rules import check_bucket_name, check_cron
 from ..run_policy import step_retry_policy
 from . import checks, extract, publish, rollback, schemas, staging
 from .validation import (
     DYNAMODB_MAX_SEGMENTS,
     PartitionBoundWarning,
     check_attribute_name,
-    check_bucket_name,
-    check_cron,
     check_instance_name,
     check_published_schema,
     check_schema_name,

@@ -12,8 +12,6 @@ import os
 import re
 from datetime import UTC, date, datetime, timedelta
 
-from dagster._utils.schedules import is_valid_cron_string
-
 from etl_platform.core import warehouse as warehouse_sql
 
 #: DynamoDB's limit on ``TotalSegments`` of a parallel scan.
@@ -27,11 +25,7 @@ DIALECT_ENV = "ETL_WAREHOUSE_DIALECT"
 
 _INSTANCE = re.compile(r"^[a-z][a-z0-9_]*$")
 _DYNAMODB_TABLE = re.compile(r"^[A-Za-z0-9_.\-]{3,255}$")
-_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
 _SCHEMA = re.compile(r"^[a-z_][a-z0-9_]*$")
-_IP_ADDRESS = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
-_BUCKET_RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
-_BUCKET_RESERVED_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
 # The longest partition slug a staging schema name gets: YYYYMMDD_ plus the segment number.
 _STAGING_DAY = date(2000, 1, 1)
 
@@ -104,37 +98,6 @@ def check_start_date(value: str) -> str:
         raise ValueError(f"start_date {value!r} is not YYYY-MM-DD") from exc
     if len(value) != 10:
         raise ValueError(f"start_date {value!r} is not YYYY-MM-DD")
-    return value
-
-
-def check_bucket_name(value: str) -> str:
-    """S3 general purpose bucket naming rules (3-63 lowercase letters, digits, '.', '-', ...)."""
-    if not isinstance(value, str):
-        return value  # pydantic reports the type
-    problem = None
-    if not _BUCKET.match(value):
-        problem = "3 to 63 lowercase letters, digits, '.' and '-', starting and ending with a "
-        problem += "letter or digit"
-    elif ".." in value or ".-" in value or "-." in value:
-        problem = "no two adjacent periods and no period next to a hyphen"
-    elif _IP_ADDRESS.match(value):
-        problem = "not formatted as an IP address"
-    elif value.startswith(_BUCKET_RESERVED_PREFIXES):
-        problem = f"no reserved prefix ({', '.join(_BUCKET_RESERVED_PREFIXES)})"
-    elif value.endswith(_BUCKET_RESERVED_SUFFIXES):
-        problem = f"no reserved suffix ({', '.join(_BUCKET_RESERVED_SUFFIXES)})"
-    if problem:
-        raise ValueError(f"bucket {value!r} is not a valid S3 bucket name: {problem}")
-    return value
-
-
-def check_cron(value: str | None) -> str | None:
-    """A five-field cron string Dagster can schedule (``0 4 * * 1``), or None."""
-    if value is not None and not is_valid_cron_string(value):
-        raise ValueError(
-            f"cron string {value!r} is not a valid five-field cron expression "
-            "(minute hour day-of-month month day-of-week, e.g. '0 4 * * 1')"
-        )
     return value
 
 

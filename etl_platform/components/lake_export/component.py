@@ -42,6 +42,7 @@ from etl_platform.resources import (
 from etl_platform.resources.source_postgres import SourceDatabase
 
 from .. import alerts
+from ..config_rules import check_bucket_name, check_cron
 from ..run_policy import step_failure_policy, step_retry_policy
 from . import export, specs
 from .export import LakeResources
@@ -122,6 +123,9 @@ class LakeExport(dg.Component, dg.Model, dg.Resolvable):
         description="Source statement timeout for one day's query and counts (None: no "
         "limit); a stuck source query fails the run instead of hanging it.",
     )
+
+    _bucket = field_validator("bucket")(check_bucket_name)
+    _cron = field_validator("schedule_cron")(check_cron)
 
     @field_validator("start_date")
     @classmethod
