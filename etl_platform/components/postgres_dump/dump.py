@@ -16,6 +16,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import dagster as dg
+
+from etl_platform.components.run_policy import step_failure_policy
 from etl_platform.core.scrub.archive import parse_toc_list
 from etl_platform.resources import ObjectStoreResource, PgToolsResource
 
@@ -74,3 +77,25 @@ def take_dump(
     put_manifest(store, where, manifest, sse)
     manifest["uri"] = where.uri
     return manifest
+
+
+@step_failure_policy("postgres dump: pg_dump to the extract bucket")
+def materialize_raw_dump(
+    settings: DumpSettings,
+    store: ObjectStoreResource,
+    pg_tools: PgToolsResource,
+    dump_key: str,
+) -> dg.MaterializeResult:
+    """The step of ``["s3", I, "raw_dump"]``: a new dump under the partition's key."""
+    manifest = take_dump(settings, store, pg_tools, dump_key)
+    seconds = manifest["dump_seconds"] + manifest["upload_seconds"]
+    return dg.MaterializeResult(
+        metadata={
+            "uri": dg.MetadataValue.url(manifest["uri"]),
+            "bytes": manifest["bytes"],
+            "tables": manifest["tables"],
+            "dump_seconds": manifest["dump_seconds"],
+            "upload_seconds": manifest["upload_seconds"],
+            "mb_per_s": round(manifest["bytes"] / 1e6 / seconds, 2) if seconds else 0.0,
+        }
+    )

@@ -24,6 +24,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import dagster as dg
+
+from etl_platform.components.run_policy import step_failure_policy
 from etl_platform.core.scrub import (
     DumpTable,
     ResidualCounts,
@@ -238,3 +241,34 @@ def _verify(
         hits = ", ".join(f"{k}: {v}" for k, v in counts.summary()["by_column"].items())  # type: ignore[union-attr]
         raise ScrubError(f"residual scan of {clean.uri} found PII left behind ({hits})")
     return {"tables": tables, "residual": counts.summary(), "verified": True}
+
+
+@step_failure_policy("postgres dump: scrub")
+def materialize_clean_dump(
+    settings: ScrubSettings,
+    rules: ScrubRules,
+    store: ObjectStoreResource,
+    pg_tools: PgToolsResource,
+    dump_key: str,
+    log: Callable[[str], None] = lambda _: None,
+) -> dg.MaterializeResult:
+    """The step of ``["s3", I, "clean_dump"]``: the scrubbed, verified dump in the load bucket."""
+    report = scrub_dump(settings, rules, store, pg_tools, dump_key, log)
+    tables = report["tables"]
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": sum(t["rows"] for t in tables.values()),
+            "clean_uri": dg.MetadataValue.url(report["clean_uri"]),
+            "raw_uri": report["raw_uri"],
+            "tables": len(tables),
+            "rows_per_table": dg.MetadataValue.json(
+                {k: {"before": v["rows_before"], "after": v["rows"]} for k, v in tables.items()}
+            ),
+            "columns_per_action": dg.MetadataValue.json(report["columns_per_action"]),
+            "residual_scan": dg.MetadataValue.json(report["residual"]),
+            "unused_rules": dg.MetadataValue.json(report["unused_rules"]),
+            "scrub_seconds": report["scrub_seconds"],
+            "scrub_text_mb_per_s": report["scrub_text_mb_per_s"],
+            "seconds": report["seconds"],
+        }
+    )
