@@ -70,6 +70,9 @@ class PostgresDumpPipeline(dg.Component, dg.Model, dg.Resolvable):
     kms_key_id: str | None = Field(default=None, description="SSE-KMS key (else SSE-S3).")
     residual_sample_fraction: float = Field(default=1.0, gt=0.0, le=1.0)
     scrub_workers: int = Field(default=2, ge=1, le=64)
+    poison_visibility_seconds: int = Field(
+        default=30, ge=1, le=43200, description="When a bad message is received again (-> DLQ)."
+    )
 
     @field_validator("scrub_rules")
     @classmethod
@@ -153,6 +156,7 @@ class PostgresDumpPipeline(dg.Component, dg.Model, dg.Resolvable):
             self.extract_prefix,
             self.name,
             downstream,
+            self.poison_visibility_seconds,
         )
 
         @dg.sensor(name=f"{self.name}_dump_sensor", target=downstream, minimum_interval_seconds=30)

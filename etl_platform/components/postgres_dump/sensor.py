@@ -6,8 +6,9 @@ notification: ``s3:TestEvent`` is acknowledged and ignored; an object-created ev
 dump's ``manifest.json`` adds the dump's partition and requests ``clean_dump`` + ``target``
 with run key = object key + ETag (a replayed event launches nothing); events for a dump's other
 files are acknowledged. Anything else (not JSON, another event, another bucket, outside the
-prefix) is left in the queue, made visible again at once, and the queue's redrive policy moves
-it to the DLQ after its receive count.
+prefix) is left in the queue and the queue's redrive policy moves
+it to the DLQ after its receive count (it is received again after ``poison_visibility_s``, about
+one tick, rather than the queue's visibility timeout).
 
 A message is deleted only after its run request is recorded: this tick's receipt handles go
 into the cursor, which Dagster stores together with the run requests, and the next tick deletes
@@ -46,6 +47,7 @@ class SensorSettings:
     extract_prefix: str
     partitions_name: str
     asset_selection: Sequence[dg.AssetKey]
+    poison_visibility_s: int = 30
 
 
 def run_tags(instance: str, dump_key: str, event: str | None = None) -> dict[str, str]:
@@ -97,7 +99,7 @@ def dump_sensor_tick(
                     f"queue {settings.queue_name}: message {message.message_id} (received "
                     f"{message.receive_count} times) is not a dump event: {exc}; left for the DLQ"
                 )
-                queue.change_visibility(url, message.receipt_handle, 0)
+                queue.change_visibility(url, message.receipt_handle, settings.poison_visibility_s)
                 continue
             for event in events or []:
                 dump_key = event.dump_key(settings.extract_prefix)

@@ -15,7 +15,7 @@ from urllib.parse import unquote_plus
 
 MANIFEST = "manifest.json"
 TOC = "toc.dat"
-_DUMP_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._=-]{0,127}$")
+_DUMP_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._=+:-]{0,127}$")
 
 
 class DumpEventError(ValueError):
