@@ -13,7 +13,6 @@ from etl_platform.core.scrub import (
     ResidualCounts,
     ResidualScanner,
     column_rewrite,
-    counting_identity,
     decode_field,
     encode_field,
     parse_rules,
@@ -62,6 +61,14 @@ def test_rewriter_is_independent_of_chunking_and_stops_at_terminator(table_rows,
     out.append(chunked.finish())
     assert b"".join(out) == expected
     assert chunked.rows == whole.rows == len(table_rows)
+    counter = CopyDataRewriter({})
+    position, step, passed = 0, 0, []
+    while position < len(data):
+        size = cuts[step % len(cuts)]
+        passed.append(counter.feed(data[position : position + size]))
+        position, step = position + size, step + 1
+    passed.append(counter.finish())
+    assert b"".join(passed) == data and counter.rows == len(table_rows) and counter.ended
     assert expected.endswith(b"\\.\n\n\n")
     for line, (i, a, b) in zip(expected.split(b"\n"), table_rows, strict=False):
         fields = line.split(b"\t")
@@ -126,9 +133,9 @@ def test_null_constant_and_keep():
 
 
 def test_residual_scan_counts_originals_and_patterns_per_column():
-    originals = OriginalValues([1])
-    for fields in ([b"1", b"alice@example.com"], [b"2", b"\\N"], [b"3", b"abc"]):
-        originals.observe(fields)
+    originals = OriginalValues()
+    for raw in (b"alice@example.com", b"\\N", b"abc"):
+        originals.add(raw)
     assert originals.values == {b"alice@example.com"}  # NULL and short values are not kept
     scanner = ResidualScanner(frozenset(originals.values), {1: "c.notes", 2: "c.code"}, [1])
     scanner.scan_block(
@@ -144,12 +151,16 @@ def test_residual_scan_counts_originals_and_patterns_per_column():
     }
 
 
-def test_identity_rewrites_are_counted():
+def test_wrapped_rewrites_count_identity_and_collect_originals():
     counts = ResidualCounts()
-    rewrite = counting_identity(lambda raw: raw, "c.x", counts)
-    rewrite(b"same")
-    rewrite(b"\\N")
+    originals = OriginalValues(max_values=3)
+    rewrite = originals.wrap(lambda raw: raw if raw == b"same!" else b"X", "c.x", counts)
+    for raw in (b"same!", b"\\N", b"other1", b"other2", b"other3", b"other4"):
+        rewrite(raw)
     assert counts.total == 1
+    assert originals.values == {b"same!", b"other1", b"other2", b"other3", b"other4"}
+    originals.trim()
+    assert len(originals.values) <= 3 and originals.sampled
 
 
 def test_rules_and_transforms_together_keep_foreign_keys():

@@ -111,13 +111,13 @@ def _hmac_key(settings: ScrubSettings, plan: ScrubPlan) -> bytes:
 def _scan_job(
     s3: S3Settings, clean: DumpLocation, plan: TablePlan, originals: frozenset[bytes]
 ) -> TableScanJob:
-    """Originals are looked for in kept and masked columns, patterns in kept text columns."""
+    """Originals are looked for in kept and masked text columns, patterns in kept ones."""
     columns: dict[int, str] = {}
     patterns: list[int] = []
     for index, (column, rule) in enumerate(plan.rules.items()):
-        if rule.action in ("keep", "mask"):
+        if rule.action in ("keep", "mask") and plan.table.is_text(column):
             columns[index] = display_name(plan.table.qualified, column)
-            if rule.action == "keep" and rule.scan and plan.table.is_text(column):
+            if rule.action == "keep" and rule.scan:
                 patterns.append(index)
     return TableScanJob(
         s3,
@@ -176,13 +176,13 @@ def scrub_dump(
         for p in ruled
     ]
     scrub_started = time.monotonic()
-    with _pool(min(settings.workers, max(1, len(jobs)))) as pool:
-        results: list[TableScrubResult] = list(pool.map(scrub_table_file, jobs))
-    with ThreadPoolExecutor(4) as threads:
+    with _pool(settings.workers) as pool, ThreadPoolExecutor(4) as threads:
         names = [p.table.data_file for p in unchanged] + [TOC]
-        list(threads.map(lambda n: copy_object(store, raw, clean, n, sse), names))
-    scrub_seconds = time.monotonic() - scrub_started
-    report = _verify(settings, plan, results, s3, clean, store)
+        copies = threads.map(lambda n: copy_object(store, raw, clean, n, sse), names)
+        results: list[TableScrubResult] = list(pool.map(scrub_table_file, jobs))
+        list(copies)
+        scrub_seconds = time.monotonic() - scrub_started
+        report = _verify(pool, plan, results, s3, clean, store)
     report.update(
         dump_key=dump_key,
         raw_uri=raw.uri,
@@ -206,7 +206,7 @@ def _rate(nbytes: int, seconds: float) -> float:
 
 
 def _verify(
-    settings: ScrubSettings,
+    pool: ProcessPoolExecutor,
     plan: ScrubPlan,
     results: list[TableScrubResult],
     s3: S3Settings,
@@ -220,10 +220,8 @@ def _verify(
     for result in results:
         counts.merge(result.identity)
         counts.originals_sampled |= result.sampled
-    with _pool(settings.workers) as pool:
-        scans = list(
-            pool.map(scan_table_file, [_scan_job(s3, clean, p, originals) for p in plan.tables])
-        )
+    scan_jobs = [_scan_job(s3, clean, p, originals) for p in plan.tables]
+    scans = list(pool.map(scan_table_file, scan_jobs))
     for scan in scans:
         counts.merge(scan.counts)
     counts.originals = len(originals)

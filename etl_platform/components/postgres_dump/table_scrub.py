@@ -24,7 +24,6 @@ from etl_platform.core.scrub import (
     ResidualScanner,
     TablePlan,
     column_rewrite,
-    counting_identity,
     display_name,
 )
 from etl_platform.core.scrub.copy_text import FieldRewrite
@@ -133,13 +132,15 @@ class _GzipStream(io.RawIOBase):
         return size
 
 
-def _rewrites(job: TableScrubJob, identity: ResidualCounts) -> dict[int, FieldRewrite]:
+def _rewrites(
+    job: TableScrubJob, originals: OriginalValues, identity: ResidualCounts
+) -> dict[int, FieldRewrite]:
     rewrites: dict[int, FieldRewrite] = {}
     for index, (column, rule) in enumerate(job.plan.rules.items()):
         rewrite = column_rewrite(rule, job.hmac_key)
         if rewrite is not None:
             name = display_name(job.plan.table.qualified, column)
-            rewrites[index] = counting_identity(rewrite, name, identity)
+            rewrites[index] = originals.wrap(rewrite, name, identity)
     return rewrites
 
 
@@ -148,11 +149,8 @@ def scrub_table_file(job: TableScrubJob) -> TableScrubResult:
     started = time.monotonic()
     client = job.s3.client()
     identity = ResidualCounts()
-    scrubbed = [i for i, r in enumerate(job.plan.rules.values()) if r.scrubs]
-    originals = OriginalValues(scrubbed, job.sample_fraction, job.max_original_values)
-    rewriter = CopyDataRewriter(
-        _rewrites(job, identity), originals.observe if scrubbed and not job.plan.truncate else None
-    )
+    originals = OriginalValues(job.sample_fraction, job.max_original_values)
+    rewriter = CopyDataRewriter(_rewrites(job, originals, identity))
     raw = _CountingBody(client.get_object(Bucket=job.raw_bucket, Key=job.raw_key)["Body"])
     text_bytes = 0
 
@@ -161,6 +159,7 @@ def scrub_table_file(job: TableScrubJob) -> TableScrubResult:
         for block in gunzip_blocks(raw):
             text_bytes += len(block)
             out = rewriter.feed(block)
+            originals.trim()
             if not job.plan.truncate and out:
                 yield out
         if job.plan.truncate:

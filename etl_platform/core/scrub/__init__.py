@@ -4,7 +4,7 @@ from .archive import ArchiveError, DumpTable, dump_tables
 from .copy_text import CopyDataRewriter, decode_field, encode_field
 from .coverage import CoverageError, ScrubPlan, TablePlan, plan_scrub
 from .detector import detect_pii
-from .residual import OriginalValues, ResidualCounts, ResidualScanner, counting_identity
+from .residual import OriginalValues, ResidualCounts, ResidualScanner
 from .rules import ColumnRule, RuleError, ScrubRules, display_name, parse_rules
 from .transforms import TransformError, column_rewrite
 
@@ -23,7 +23,6 @@ __all__ = [
     "TablePlan",
     "TransformError",
     "column_rewrite",
-    "counting_identity",
     "decode_field",
     "detect_pii",
     "display_name",

@@ -127,30 +127,44 @@ class CopyDataRewriter:
     def _rewrite(self, block: bytes) -> bytes:
         if not block or self.ended:
             return block
+        if not self._rewrites and self._observe is None:
+            return self._count(block)
         lines = block.split(b"\n")
         tail = lines.pop()
         out: list[bytes] = []
-        for line in lines:
-            if self.ended or line == END_OF_DATA:
+        append, observe = out.append, self._observe
+        rewrites = list(self._rewrites.items())
+        need = self._last + 1
+        rows = 0
+        for position, line in enumerate(lines):
+            if line == END_OF_DATA:
                 self.ended = True
-                out.append(line)
-                continue
-            out.append(self._rewrite_row(line))
-            self.rows += 1
+                out.extend(lines[position:])
+                break
+            fields = line.split(b"\t") if observe is not None else line.split(b"\t", need)
+            if len(fields) < need:
+                raise CopyFormatError(f"expected at least {need} fields, got {len(fields)}")
+            if observe is not None:
+                observe(fields)
+            for index, rewrite in rewrites:
+                fields[index] = rewrite(fields[index])
+            append(b"\t".join(fields))
+            rows += 1
+        self.rows += rows
         out.append(tail)
         return b"\n".join(out)
 
-    def _rewrite_row(self, line: bytes) -> bytes:
-        if self._last < 0 and self._observe is None:
-            return line
-        fields = line.split(b"\t")
-        if len(fields) <= self._last:
-            raise CopyFormatError(f"expected at least {self._last + 1} fields, got {len(fields)}")
-        if self._observe is not None:
-            self._observe(fields)
-        for index, rewrite in self._rewrites.items():
-            fields[index] = rewrite(fields[index])
-        return b"\t".join(fields)
+    def _count(self, block: bytes) -> bytes:
+        """No rewrite, no observer: count the rows up to the terminator."""
+        end = block.find(b"\n" + END_OF_DATA + b"\n")
+        if block.startswith(END_OF_DATA + b"\n"):
+            end = -1
+        if end == -1 and not block.startswith(END_OF_DATA + b"\n"):
+            self.rows += block.count(b"\n")
+            return block
+        self.rows += block.count(b"\n", 0, end + 1)
+        self.ended = True
+        return block
 
 
 class LineBlocks:

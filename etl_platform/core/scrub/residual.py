@@ -3,8 +3,8 @@ clean data, and does any kept text column look like it holds an email or a phone
 
 Two passes, both over raw COPY fields (equal values have equal escaped bytes):
 
-1. while a table is scrubbed, :class:`OriginalValues` collects the originals of its scrubbed
-   columns (all of them, or a deterministic sample by value) and :func:`counting_identity`
+1. while a table is scrubbed, :class:`OriginalValues` wraps each rewrite: it collects the
+   originals of the scrubbed columns (all of them, or a deterministic sample by value) and
    counts rewrites that returned their input;
 2. :class:`ResidualScanner` then reads the clean data of every table with kept or masked
    text columns and counts, per ``table.column``, fields equal to a collected original and
@@ -77,39 +77,42 @@ def sampled(raw: bytes, fraction: float) -> bool:
 
 
 class OriginalValues:
-    """Originals of the scrubbed columns of one table (bounded by ``max_values``: past it the
-    sample fraction halves, so memory stays bounded and the report says it was sampled)."""
+    """Originals of the scrubbed columns (bounded by ``max_values``: past it the sample
+    fraction halves, so memory stays bounded and the report says it was sampled)."""
 
-    def __init__(
-        self, indexes: Iterable[int], fraction: float = 1.0, max_values: int = 2_000_000
-    ) -> None:
-        self.indexes = tuple(indexes)
+    def __init__(self, fraction: float = 1.0, max_values: int = 2_000_000) -> None:
         self.fraction = fraction
         self.max_values = max_values
         self.values: set[bytes] = set()
         self.sampled = fraction < 1.0
 
-    def observe(self, fields: list[bytes]) -> None:
-        for index in self.indexes:
-            raw = fields[index]
-            if raw != NULL and len(raw) >= MIN_ORIGINAL_BYTES and sampled(raw, self.fraction):
-                self.values.add(raw)
-        if len(self.values) > self.max_values:
+    def add(self, raw: bytes) -> None:
+        if raw != NULL and len(raw) >= MIN_ORIGINAL_BYTES and sampled(raw, self.fraction):
+            self.values.add(raw)
+
+    def trim(self) -> None:
+        """Call between blocks: halve the sample while over the bound."""
+        while len(self.values) > self.max_values:
             self.fraction /= 2
             self.sampled = True
             self.values = {v for v in self.values if sampled(v, self.fraction)}
 
+    def wrap(self, rewrite: FieldRewrite, column: str, counts: ResidualCounts) -> FieldRewrite:
+        """The rewrite, also collecting each original and counting outputs equal to their
+        (non-empty, non-NULL) input: one call per field does both."""
+        hits = counts.hits
+        identity = (column, "unchanged_by_rule")
 
-def counting_identity(rewrite: FieldRewrite, column: str, counts: ResidualCounts) -> FieldRewrite:
-    """Wrap a rewrite: count outputs equal to a non-empty, non-NULL input."""
+        def checked(raw: bytes) -> bytes:
+            out = rewrite(raw)
+            if out == raw and raw != NULL and raw:
+                hits[identity] += 1
+            if len(raw) >= MIN_ORIGINAL_BYTES and raw != NULL:
+                if self.fraction >= 1.0 or sampled(raw, self.fraction):
+                    self.values.add(raw)
+            return out
 
-    def checked(raw: bytes) -> bytes:
-        out = rewrite(raw)
-        if out == raw and raw != NULL and raw:
-            counts.hits[(column, "unchanged_by_rule")] += 1
-        return out
-
-    return checked
+        return checked
 
 
 class ResidualScanner:
