@@ -131,7 +131,11 @@ def _scan_job(
 
 
 def _pool(workers: int) -> ProcessPoolExecutor:
-    return ProcessPoolExecutor(max(1, workers), mp_context=multiprocessing.get_context("spawn"))
+    """Worker processes forked from this one (Linux): they start in milliseconds and share its
+    imported modules, where a spawned worker re-imports Dagster (~2.5 s, ~180 MB each). The
+    workers touch no lock another thread may hold: their own S3 client, ISA-L, pure core."""
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    return ProcessPoolExecutor(max(1, workers), mp_context=multiprocessing.get_context(method))
 
 
 def scrub_dump(

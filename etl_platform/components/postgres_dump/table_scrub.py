@@ -2,8 +2,8 @@
 text rewrite of the ruled fields → gzip (ISA-L) → S3 multipart upload. Bytes stream through in
 blocks; nothing is held whole. The residual scan's second pass reads a clean file the same way.
 
-Workers are processes (the rewrite is CPU-bound Python), started with ``spawn`` so a Dagster
-step never forks its threads; each builds its own S3 client from :class:`S3Settings`.
+Workers are processes (the rewrite is CPU-bound Python); each builds its own S3 client from
+:class:`S3Settings` and shares nothing with the step's threads.
 """
 
 from __future__ import annotations
