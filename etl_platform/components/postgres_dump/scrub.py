@@ -163,22 +163,8 @@ def scrub_dump(
     sse = encryption_args(settings.kms_key_id)
     endpoint = store.endpoint_url or os.environ.get("AWS_ENDPOINT_URL")
     s3 = S3Settings(store.client().meta.region_name, endpoint, store.multipart_chunk_mb)
-    ruled = [p for p in plan.tables if not p.copies_unchanged]
+    jobs = _table_jobs(settings, plan, s3, raw, clean, sse, hmac_key)
     unchanged = [p for p in plan.tables if p.copies_unchanged]
-    jobs = [
-        TableScrubJob(
-            s3,
-            p,
-            raw.bucket,
-            raw.key(p.table.data_file),
-            clean.bucket,
-            clean.key(p.table.data_file),
-            sse,
-            hmac_key,
-            settings.residual_sample_fraction,
-        )
-        for p in ruled
-    ]
     scrub_started = time.monotonic()
     with _pool(settings.workers) as pool, ThreadPoolExecutor(4) as threads:
         names = [p.table.data_file for p in unchanged] + [TOC]
@@ -203,6 +189,33 @@ def scrub_dump(
     if settings.keep_raw_dumps_days == 0:
         delete_dump(store, raw)
     return report
+
+
+def _table_jobs(
+    settings: ScrubSettings,
+    plan: ScrubPlan,
+    s3: S3Settings,
+    raw: DumpLocation,
+    clean: DumpLocation,
+    sse: dict[str, str],
+    hmac_key: bytes,
+) -> list[TableScrubJob]:
+    """One worker job per table with a scrubbing rule or truncated."""
+    return [
+        TableScrubJob(
+            s3,
+            p,
+            raw.bucket,
+            raw.key(p.table.data_file),
+            clean.bucket,
+            clean.key(p.table.data_file),
+            sse,
+            hmac_key,
+            settings.residual_sample_fraction,
+        )
+        for p in plan.tables
+        if not p.copies_unchanged
+    ]
 
 
 def _rate(nbytes: int, seconds: float) -> float:
