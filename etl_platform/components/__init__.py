@@ -3,5 +3,6 @@
 
 from etl_platform.components.dynamo_etl import DynamoTableEtl
 from etl_platform.components.lake_export import LakeExport
+from etl_platform.components.postgres_dump.component import PostgresDumpPipeline
 
-__all__ = ["DynamoTableEtl", "LakeExport"]
+__all__ = ["DynamoTableEtl", "LakeExport", "PostgresDumpPipeline"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import threading
 from dataclasses import dataclass
@@ -33,6 +34,17 @@ def _libpq_env(dsn: str) -> tuple[str, dict[str, str]]:
     if password is not None:
         env["PGPASSWORD"] = password
     return safe, env
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: a SIGKILLed step must not leave a pg_restore running on (it
+    would go on to commit a restore nobody is watching). Linux only; elsewhere a no-op."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 @dataclass(frozen=True)
@@ -127,6 +139,55 @@ class PgToolsResource(ConfigurableResource):
                 f"pg_restore of {s3_uri(bucket, key)} into {redact_dsn(dsn)} failed "
                 f"(exit {rc}): {stderr.text()}"
             )
+
+    def _run(self, cmd: list[str], env: dict[str, str], what: str) -> str:
+        """Run a pg tool to completion; stdout as text, or PgToolError naming ``what``."""
+        result = subprocess.run(
+            cmd, capture_output=True, env=env, check=False, preexec_fn=_die_with_parent
+        )
+        if result.returncode != 0:
+            err = result.stderr.decode(errors="replace")[-4000:]
+            raise PgToolError(f"{what} failed (exit {result.returncode}): {err}")
+        return result.stdout.decode()
+
+    def dump_directory(self, dsn: str, directory: Path, *, jobs: int = 2, level: int = 1) -> None:
+        """``pg_dump -Fd`` (one gzip data file per table, ``toc.dat`` for the schema) into a new
+        ``directory``; large objects are left out (``-B``: no scrub rule could cover them)."""
+        target, env = _libpq_env(dsn)
+        cmd = [
+            self.binary("pg_dump"),
+            "--format=directory",
+            f"--jobs={jobs}",
+            f"--compress={level}",
+        ]
+        cmd += ["--no-owner", "--no-blobs", "-f", str(directory), "-d", target]
+        self._run(cmd, env, f"pg_dump of {redact_dsn(dsn)}")
+
+    def archive_listing(self, directory: Path) -> str:
+        """``pg_restore -l`` of a directory archive (needs only its ``toc.dat``)."""
+        return self._run(
+            [self.binary("pg_restore"), "-l", str(directory)], dict(os.environ), "pg_restore -l"
+        )
+
+    def archive_script(self, directory: Path, section: str) -> str:
+        """The SQL script of one section (``pre-data``, ``data``, ``post-data``)."""
+        cmd = [self.binary("pg_restore"), f"--section={section}", "--no-owner", "-f", "-"]
+        return self._run(
+            [*cmd, str(directory)], dict(os.environ), f"pg_restore --section={section}"
+        )
+
+    def restore_directory(
+        self, dsn: str, directory: Path, *, jobs: int = 2, single_transaction: bool = False
+    ) -> None:
+        """``pg_restore`` of a directory archive into the database at ``dsn``: in parallel
+        (``jobs``) into a fresh database, or ``--clean --single-transaction`` into a live one."""
+        target, env = _libpq_env(dsn)
+        cmd = [self.binary("pg_restore"), "--no-owner", "--exit-on-error"]
+        if single_transaction:
+            cmd += ["--clean", "--if-exists", "--single-transaction"]
+        else:
+            cmd += [f"--jobs={jobs}"]
+        self._run([*cmd, "-d", target, str(directory)], env, f"pg_restore into {redact_dsn(dsn)}")
 
 
 class _StderrTail:

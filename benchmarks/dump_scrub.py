@@ -1,0 +1,170 @@
+"""Benchmark: Postgres dump → S3 → scrub → S3 → restore, against the two chains it is measured by.
+
+One process starts its own local stack (moto server + pgserver) in a temporary directory,
+creates a source of about ``--mb`` MB of COPY text in two tables of equal size (``people``: PII
+in name, email and phone; ``events``: no PII), then times, in the same run:
+
+  (a) no scrub: pg_dump -Fd → S3 → download → pg_restore (the floor)
+  (b) ours: pg_dump -Fd → S3 → streaming scrub (workers, ISA-L) → S3 → swap restore
+  (c) the seed's way: (a) into a scratch database, UPDATE the PII columns, pg_dump again → S3 →
+      download → pg_restore
+
+Usage::
+
+    python -m benchmarks.dump_scrub --mb 1100     # the issue's size (minutes; a quiet machine)
+    python -m benchmarks.dump_scrub --mb 40       # smoke, well under a minute
+
+Goals: (b) <= 1.3x (a); (c) reported (expected >= 2x (a)); scrub MB/s; peak RSS < 300 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from etl_platform.components.postgres_dump.dump import DumpSettings, take_dump
+from etl_platform.components.postgres_dump.dump_objects import DumpLocation, download_files
+from etl_platform.components.postgres_dump.restore import RestoreSettings, restore_dump
+from etl_platform.components.postgres_dump.scrub import ScrubSettings, scrub_dump
+from etl_platform.core.scrub import parse_rules
+from etl_platform.local.stack import LocalStack
+from etl_platform.resources import ObjectStoreResource, PgToolsResource
+
+ROW_BYTES = 100  # about, in COPY text, for both tables
+RULES = {
+    "tables": {
+        "people": {
+            "columns": {
+                "id": "keep",
+                "full_name": "fake_name",
+                "email": {"action": "fake_email", "unique": True},
+                "phone": "fake_phone",
+                "note": "keep",
+            }
+        },
+        "events": "keep_all",
+    }
+}
+SEED_UPDATE = """UPDATE people SET full_name = 'Name ' || substr(md5(full_name), 1, 8),
+    email = 'u' || md5(email) || '@example.invalid', phone = '+1555' || substr(md5(phone), 1, 7)"""
+
+
+def make_source(dsn: str, mb: int) -> int:
+    rows = max(1000, mb * 1_000_000 // ROW_BYTES // 2)
+    with psycopg.connect(dsn) as conn:
+        conn.execute(
+            "CREATE TABLE people (id bigint PRIMARY KEY, full_name text, email text UNIQUE, "
+            "phone text, note text)"
+        )
+        conn.execute(
+            "CREATE TABLE events (id bigint PRIMARY KEY, person_id bigint REFERENCES people(id), "
+            "kind text, at timestamptz, payload text)"
+        )
+        conn.execute(
+            "INSERT INTO people SELECT g, 'Person ' || g, 'person' || g || '@mail.example.com', "
+            "'+44 20 ' || lpad(g::text, 8, '0'), repeat('x', 30) FROM generate_series(1, %s) g",
+            (rows,),
+        )
+        conn.execute(
+            "INSERT INTO events SELECT g, g, 'click', now(), repeat('y', 52) "
+            "FROM generate_series(1, %s) g",
+            (rows,),
+        )
+    return rows
+
+
+def fresh_db(admin: str, name: str) -> None:
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+def restore_raw(store, pg_tools, where: DumpLocation, dsn: str) -> None:
+    names = [o["Key"][len(where.root) :] for o in store.list_objects(where.bucket, where.root)]
+    with tempfile.TemporaryDirectory() as tmp:
+        download_files(store, where, [n for n in names if n != "manifest.json"], Path(tmp))
+        pg_tools.restore_directory(dsn, Path(tmp))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--mb", type=int, default=1100)
+    ap.add_argument("--workers", type=int, default=2)
+    args = ap.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="etl_bench_dump_"))
+    stack = LocalStack(root)
+    state = stack.up()
+    os.environ.update(stack.env())
+    os.environ["BENCH_SCRUB_KEY"] = "benchmark-key-0123456789abcdef"
+    try:
+        store, pg_tools = ObjectStoreResource(), PgToolsResource()
+        for bucket in ("bench-x", "bench-l"):
+            store.ensure_bucket(bucket)
+        admin = state.dsn("postgres")
+        fresh_db(admin, "bench_source")
+        os.environ["BENCH_SOURCE_DSN"] = state.dsn("bench_source")
+        rows = make_source(state.dsn("bench_source"), args.mb)
+        dump = DumpSettings("BENCH_SOURCE_DSN", "bench-x", "dumps")
+        results: dict[str, float] = {}
+
+        started = time.monotonic()  # (a)
+        take_dump(dump, store, pg_tools, "a")
+        fresh_db(admin, "bench_a")
+        restore_raw(store, pg_tools, DumpLocation("bench-x", "dumps", "a"), state.dsn("bench_a"))
+        results["a_no_scrub_s"] = time.monotonic() - started
+
+        started = time.monotonic()  # (b)
+        take_dump(dump, store, pg_tools, "b")
+        scrub = ScrubSettings(
+            "bench-x", "dumps", "bench-l", "clean", "BENCH_SCRUB_KEY", workers=args.workers
+        )
+        report = scrub_dump(scrub, parse_rules(RULES), store, pg_tools, "b")
+        fresh_db(admin, "bench_b")
+        os.environ["BENCH_TARGET_DSN"] = state.dsn("bench_b")
+        restore_dump(RestoreSettings("bench-l", "clean", "BENCH_TARGET_DSN"), store, pg_tools, "b")
+        results["b_ours_s"] = time.monotonic() - started
+        results["scrub_s"] = report["scrub_seconds"]
+        results["scrub_text_mb_per_s"] = report["scrub_text_mb_per_s"]
+
+        started = time.monotonic()  # (c)
+        take_dump(dump, store, pg_tools, "c")
+        fresh_db(admin, "bench_scratch")
+        restore_raw(
+            store, pg_tools, DumpLocation("bench-x", "dumps", "c"), state.dsn("bench_scratch")
+        )
+        with psycopg.connect(state.dsn("bench_scratch")) as conn:
+            conn.execute(SEED_UPDATE)
+        os.environ["BENCH_SCRATCH_DSN"] = state.dsn("bench_scratch")
+        take_dump(DumpSettings("BENCH_SCRATCH_DSN", "bench-l", "seed"), store, pg_tools, "c")
+        fresh_db(admin, "bench_c")
+        restore_raw(store, pg_tools, DumpLocation("bench-l", "seed", "c"), state.dsn("bench_c"))
+        results["c_seed_s"] = time.monotonic() - started
+
+        usage = resource.getrusage
+        results.update(
+            rows_per_table=rows,
+            mb_copy_text=args.mb,
+            b_over_a=results["b_ours_s"] / results["a_no_scrub_s"],
+            c_over_a=results["c_seed_s"] / results["a_no_scrub_s"],
+            peak_rss_mb_self=usage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            peak_rss_mb_children=usage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+        )
+        print(json.dumps({k: round(v, 3) for k, v in results.items()}, indent=1))
+    finally:
+        stack.down()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Postgres dump → S3 → SQS sensor → fail-closed PII scrub → restore."""

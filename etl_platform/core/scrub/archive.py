@@ -1,0 +1,129 @@
+"""What a pg_dump directory archive holds, read from pg_restore's own output (no TOC parsing
+of our own): ``pg_restore -l`` names each TABLE DATA entry and its dump id (the data file is
+``<dump id>.dat.gz``), the data-section script gives each table's COPY column list in the same
+order, and the pre-data script gives the column types."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+_LIST_LINE = re.compile(r"^(\d+); (\d+) (\d+) (.+)$")
+_COPY = re.compile(r"^COPY (.+?) \((.*)\) FROM stdin;$", re.MULTILINE)
+_CREATE_TABLE = re.compile(r"^CREATE (?:UNLOGGED )?TABLE (.+?) \(\n(.*?)\n\)", re.M | re.S)
+_IDENT = r'(?:"(?:[^"]|"")*"|[^\s",.()]+)'
+_QUALIFIED = re.compile(rf"^({_IDENT})\.({_IDENT})$")
+_COLUMN_LINE = re.compile(rf"^\s+({_IDENT}) (.+?)(?: NOT NULL| DEFAULT .*| GENERATED .*)*,?$")
+DATA_DESCRIPTIONS = ("TABLE DATA", "BLOBS", "BLOB DATA", "LARGE OBJECT", "SEQUENCE SET")
+
+
+class ArchiveError(ValueError):
+    """The archive's listing and its scripts do not agree; the message names the entry."""
+
+
+@dataclass(frozen=True)
+class TocEntry:
+    dump_id: int
+    description: str
+    rest: str  # "schema name owner" as pg_restore -l prints it
+
+    @property
+    def data_file(self) -> str:
+        return f"{self.dump_id}.dat.gz"
+
+
+@dataclass(frozen=True)
+class DumpTable:
+    """One table's data in the archive: its qualified name, data file and COPY columns."""
+
+    qualified: str
+    dump_id: int
+    columns: tuple[str, ...]
+    types: dict[str, str] = field(default_factory=dict, compare=False)
+
+    @property
+    def data_file(self) -> str:
+        return f"{self.dump_id}.dat.gz"
+
+    def is_text(self, column: str) -> bool:
+        kind = self.types.get(column, "text").lower()
+        return kind.startswith(("text", "character", "varchar", "json", "citext", "name", "bpchar"))
+
+
+def unquote_ident(ident: str) -> str:
+    if ident.startswith('"') and ident.endswith('"'):
+        return ident[1:-1].replace('""', '"')
+    return ident
+
+
+def split_qualified(name: str) -> str:
+    """``public."Weird Name"`` → ``public.Weird Name``."""
+    match = _QUALIFIED.match(name.strip())
+    if not match:
+        raise ArchiveError(f"not a schema-qualified table name: {name!r}")
+    return f"{unquote_ident(match.group(1))}.{unquote_ident(match.group(2))}"
+
+
+def split_columns(column_list: str) -> tuple[str, ...]:
+    return tuple(unquote_ident(c) for c in re.findall(_IDENT, column_list))
+
+
+def parse_toc_list(listing: str) -> list[TocEntry]:
+    """``pg_restore -l`` output → its entries (comments skipped)."""
+    entries = []
+    for line in listing.splitlines():
+        if not line or line.startswith(";"):
+            continue
+        match = _LIST_LINE.match(line)
+        if not match:
+            raise ArchiveError(f"unexpected pg_restore -l line: {line!r}")
+        body = match.group(4)
+        description = next((d for d in DATA_DESCRIPTIONS if body.startswith(d + " ")), None)
+        if description is None:
+            description = body.split(" ", 1)[0]
+        entries.append(TocEntry(int(match.group(1)), description, body[len(description) + 1 :]))
+    return entries
+
+
+def parse_copy_statements(data_script: str) -> list[tuple[str, tuple[str, ...]]]:
+    """The data-section script → ``(qualified table, columns)`` per COPY, in order."""
+    return [
+        (split_qualified(m.group(1)), split_columns(m.group(2)))
+        for m in _COPY.finditer(data_script)
+    ]
+
+
+def parse_column_types(schema_script: str) -> dict[str, dict[str, str]]:
+    """The pre-data script → ``{qualified table: {column: type}}`` from its CREATE TABLEs."""
+    tables: dict[str, dict[str, str]] = {}
+    for match in _CREATE_TABLE.finditer(schema_script):
+        columns: dict[str, str] = {}
+        for line in match.group(2).splitlines():
+            column = _COLUMN_LINE.match(line)
+            if column and not line.strip().startswith(("CONSTRAINT", "--")):
+                columns[unquote_ident(column.group(1))] = column.group(2).strip()
+        tables[split_qualified(match.group(1))] = columns
+    return tables
+
+
+def dump_tables(listing: str, data_script: str, schema_script: str = "") -> list[DumpTable]:
+    """Pair each TABLE DATA entry with its COPY statement (both in TOC order). Large objects
+    fail: their contents are not table columns and no rule can cover them."""
+    entries = parse_toc_list(listing)
+    blobs = [e for e in entries if e.description in ("BLOBS", "BLOB DATA", "LARGE OBJECT")]
+    if blobs:
+        raise ArchiveError("the dump holds large objects, which no scrub rule covers: dump with -B")
+    data_entries = [e for e in entries if e.description == "TABLE DATA"]
+    copies = parse_copy_statements(data_script)
+    if len(copies) != len(data_entries):
+        raise ArchiveError(
+            f"{len(data_entries)} TABLE DATA entries but {len(copies)} COPY statements"
+        )
+    types = parse_column_types(schema_script)
+    tables = []
+    for entry, (qualified, columns) in zip(data_entries, copies, strict=True):
+        schema, _, name = qualified.partition(".")
+        if not entry.rest.startswith(f"{schema} {name}"):
+            raise ArchiveError(f"TOC entry {entry.dump_id} ({entry.rest}) is not {qualified}")
+        tables.append(DumpTable(qualified, entry.dump_id, columns, types.get(qualified, {})))
+    return tables
