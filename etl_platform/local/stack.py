@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -130,7 +131,20 @@ class LocalStack:
             "ETL_WAREHOUSE_DSN": state.dsn(WAREHOUSE_DB),
             "ETL_SOURCE_DSN": state.dsn(SOURCE_DB),
             "ETL_RESTORE_TARGET_DSN": state.dsn(RESTORE_TARGET_DB),
+            "ETL_SCRUB_HMAC_KEY": self.scrub_key(),
         }
+
+    def scrub_key(self) -> str:
+        """The demo's pseudonymization key: random per stack, kept (0600) beside its data, so
+        pseudonyms are stable across runs of one local stack and no key lives in the repo."""
+        path = self.root / "scrub_hmac_key"
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return path.read_text().strip()
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_hex(32))
+        return path.read_text().strip()
 
     # -- lifecycle -----------------------------------------------------------------------
     def up(self, timeout_s: float = 60.0) -> StackState:
