@@ -76,9 +76,11 @@ def day_metadata(
     result: lake.ExportResult,
     stats: PartStats,
     seconds: float,
-    stale_deleted: int,
+    superseded_deleted: int,
+    location: str,
 ) -> dict[str, Any]:
-    """The metadata of one day's materialization."""
+    """The metadata of one day's materialization; ``location`` is the export's own prefix, the
+    one the Glue partition now points at."""
     y, m, d = s3_layout.partition_values(day)
     return {
         "dagster/row_count": result.rows,
@@ -93,11 +95,11 @@ def day_metadata(
         "duration_s": round(seconds, 3),
         "export_s": round(result.duration_s, 3),
         "rows_per_second": round(result.rows / max(seconds, 1e-9), 1),
-        "location": dg.MetadataValue.path(lake_.partition_location(table, day)),
+        "location": dg.MetadataValue.path(location),
         "s3_uris": dg.MetadataValue.json(
             [s3_layout.s3_uri(lake_.bucket, k) for k in result.locations]
         ),
-        "stale_parts_deleted": stale_deleted,
+        "superseded_parts_deleted": superseded_deleted,
         "glue_partition": f"{lake_.glue_database}.{table.lake_table} year={y}/month={m}/day={d}",
         "window_utc": lake.window_label(day),
     }

@@ -32,7 +32,13 @@ from .convert import BatchConverter
 from .days import Window, check_window, day_window, window_label
 from .errors import LakeExportError, ReadBackError, UnsupportedColumnError, ValueOutOfRangeError
 from .export_plan import ExportPlan, date_column_type, plan_export
-from .glue_inputs import glue_columns, glue_partition_input, glue_table_input, hive_type
+from .glue_inputs import (
+    glue_columns,
+    glue_partition_input,
+    glue_table_input,
+    glue_table_update,
+    hive_type,
+)
 from .parts import (
     COMPRESSIONS,
     DEFAULT_PART_BYTES,
@@ -100,6 +106,7 @@ __all__ = [
     "glue_columns",
     "glue_partition_input",
     "glue_table_input",
+    "glue_table_update",
     "hive_type",
     "parse_table_name",
     "plan_column",

@@ -133,13 +133,66 @@ def glue_table_input(
 
 
 def glue_partition_input(
-    table_location: str, schema: pa.Schema, day: date, *, compression: str = "zstd"
+    table_location: str,
+    schema: pa.Schema,
+    day: date,
+    *,
+    compression: str = "zstd",
+    location: str | None = None,
 ) -> dict[str, Any]:
     """Glue ``PartitionInput`` of one day (``batch_create_partition``; not MSCK): values
-    ``["YYYY", "MM", "DD"]``, location ``table_location + year=YYYY/month=MM/day=DD/``."""
-    location = _location_dir(table_location) + partition_suffix(day)
+    ``["YYYY", "MM", "DD"]``, location ``location`` (one export's prefix, under the day's
+    directory) or by default ``table_location + year=YYYY/month=MM/day=DD/``."""
+    day_dir = _location_dir(table_location) + partition_suffix(day)
+    if location is None:
+        location = day_dir
+    location = _location_dir(location)
+    if not location.startswith(day_dir):
+        raise ValueError(f"partition location {location!r} is not under the day's {day_dir!r}")
     return {
         "Values": list(partition_values(day)),
         "StorageDescriptor": _storage_descriptor(schema, location, compression),
         "Parameters": {},
     }
+
+
+# Fields of an existing table that the lake does not manage but an update must keep.
+_KEPT_TABLE_FIELDS = ("Owner", "Retention", "TargetTable")
+
+
+def _managed_view(table: dict[str, Any]) -> dict[str, Any]:
+    """The parts of a Glue table (``get_table`` output or a ``TableInput``) the lake manages."""
+    sd = table.get("StorageDescriptor", {})
+    serde = sd.get("SerdeInfo", {})
+    return {
+        "TableType": table.get("TableType"),
+        "Description": table.get("Description"),
+        "Parameters": table.get("Parameters", {}),
+        "PartitionKeys": [(k["Name"], k["Type"]) for k in table.get("PartitionKeys", [])],
+        "Columns": [(c["Name"], c["Type"], c.get("Comment")) for c in sd.get("Columns", [])],
+        "Location": sd.get("Location"),
+        "InputFormat": sd.get("InputFormat"),
+        "OutputFormat": sd.get("OutputFormat"),
+        "Serde": (serde.get("SerializationLibrary"), serde.get("Parameters", {})),
+        "SdParameters": sd.get("Parameters", {}),
+        "Compressed": sd.get("Compressed"),
+    }
+
+
+def glue_table_update(existing: dict[str, Any], desired: dict[str, Any]) -> dict[str, Any] | None:
+    """The ``TableInput`` that brings ``existing`` (``get_table``'s ``Table``) to ``desired``,
+    or None when it already matches (an ``update_table`` would only add a table version).
+
+    Parameters (the table's and the storage descriptor's) are merged: keys set by hand or by
+    other tools are kept, the lake's own keys take the desired values. The owner and retention
+    are kept; columns, partition keys, location, formats and serde are the desired ones."""
+    sd_existing = existing.get("StorageDescriptor", {})
+    sd = dict(desired["StorageDescriptor"])
+    sd["Parameters"] = {**sd_existing.get("Parameters", {}), **sd.get("Parameters", {})}
+    merged = {k: existing[k] for k in _KEPT_TABLE_FIELDS if k in existing}
+    merged.update(desired)
+    merged["Parameters"] = {**existing.get("Parameters", {}), **desired.get("Parameters", {})}
+    merged["StorageDescriptor"] = sd
+    if _managed_view(existing) == _managed_view(merged):
+        return None
+    return merged
