@@ -52,17 +52,23 @@ class MeasuringSink:
 
 
 def column_schema(schema: pa.Schema, primary_key: Sequence[str] = ()) -> dg.TableSchema:
-    """``dagster/column_schema`` of a lake table: Arrow type, PostgreSQL type as description."""
+    """``dagster/column_schema`` of a lake table: Arrow type, PostgreSQL type as description
+    (and the source column's name when the lake name differs)."""
+    renamed = lake.source_column_names(schema)
     columns = []
     for f in schema:
         pg_type = (f.metadata or {}).get(lake.PG_TYPE_METADATA_KEY)
+        description = pg_type.decode() if pg_type else None
+        source = renamed.get(f.name, f.name)
+        if f.name in renamed:
+            description = f"{description or ''} (source column {source!r})".strip()
         columns.append(
             dg.TableColumn(
                 name=f.name,
                 type=str(f.type),
-                description=pg_type.decode() if pg_type else None,
+                description=description,
                 constraints=dg.TableColumnConstraints(
-                    nullable=f.nullable, unique=list(primary_key) == [f.name]
+                    nullable=f.nullable, unique=list(primary_key) == [source]
                 ),
             )
         )
@@ -82,7 +88,9 @@ def day_metadata(
     """The metadata of one day's materialization; ``location`` is the export's own prefix, the
     one the Glue partition now points at."""
     y, m, d = s3_layout.partition_values(day)
+    renamed = lake.source_column_names(result.schema)
     return {
+        **({"source_column_names": dg.MetadataValue.json(renamed)} if renamed else {}),
         "dagster/row_count": result.rows,
         "dagster/column_schema": column_schema(result.schema, table.primary_key or ()),
         "dagster/table_name": f"{lake_.glue_database}.{table.lake_table}",

@@ -1,12 +1,15 @@
 """Glue inputs of the lake (pure): the external Parquet table and one partition per day.
 
-Glue column names are lowercased (Hive folds case; Athena matches Parquet names that way); names
-colliding once lowercased, or with ``year``/``month``/``day``, are refused. Column comments carry
-the PostgreSQL type. Partitions are added explicitly (``batch_create_partition``), never by MSCK.
+Glue column names are the lake's (:mod:`.column_names`: plain lowercase names); names colliding
+once lowercased, or with ``year``/``month``/``day``, are refused as a defence. Column comments
+carry the PostgreSQL type and, for a renamed column, the source name; the table parameter
+``source_column_names`` maps every renamed column to its source name (JSON). Partitions are added
+explicitly (``batch_create_partition``), never by MSCK.
 """
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from typing import Any
 
@@ -14,9 +17,11 @@ import pyarrow as pa
 
 from etl_platform.core.s3_layout import PARTITION_KEYS, partition_suffix, partition_values
 
-from .arrow_types import MAX_DECIMAL128_PRECISION, PG_TYPE_METADATA_KEY
+from .arrow_types import MAX_DECIMAL128_PRECISION, PG_COLUMN_METADATA_KEY, PG_TYPE_METADATA_KEY
+from .column_names import source_column_names
 from .errors import UnsupportedColumnError
 
+SOURCE_COLUMN_NAMES_PARAMETER = "source_column_names"
 PARQUET_INPUT_FORMAT = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat"
 PARQUET_OUTPUT_FORMAT = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat"
 PARQUET_SERDE = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
@@ -75,8 +80,12 @@ def glue_columns(schema: pa.Schema) -> list[dict[str, str]]:
         seen[low] = f.name
         col = {"Name": low, "Type": hive_type(f.type)}
         pg = (f.metadata or {}).get(PG_TYPE_METADATA_KEY)
-        if pg:
-            col["Comment"] = f"postgres: {pg.decode()}"[:255]
+        source = (f.metadata or {}).get(PG_COLUMN_METADATA_KEY)
+        if pg or source:
+            comment = f"postgres: {pg.decode()}" if pg else "postgres:"
+            if source:
+                comment += f", column {json.dumps(source.decode(), ensure_ascii=False)}"
+            col["Comment"] = comment[:255]
         cols.append(col)
     return cols
 
@@ -123,6 +132,9 @@ def glue_table_input(
             "EXTERNAL": "TRUE",
             "classification": "parquet",
             "parquet.compression": compression.upper(),
+            SOURCE_COLUMN_NAMES_PARAMETER: json.dumps(
+                source_column_names(schema), ensure_ascii=False, sort_keys=True
+            ),
         },
         "StorageDescriptor": _storage_descriptor(schema, _location_dir(location), compression),
         "PartitionKeys": [{"Name": k, "Type": "string"} for k in PARTITION_KEYS],
