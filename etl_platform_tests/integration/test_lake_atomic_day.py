@@ -17,7 +17,15 @@ import pyarrow.parquet as pq
 from etl_platform.components.lake_export import READ_BACK_CHECK, day_export
 from etl_platform.core import s3_layout
 
-from .test_lake_component import component, evaluations, lake, listing, materialize, s3fs
+from .test_lake_component import (
+    component,
+    defs_of,
+    evaluations,
+    lake,
+    listing,
+    materialize,
+    s3fs,
+)
 
 __all__ = ["lake"]  # the fixture, imported for the tests below
 
@@ -189,3 +197,16 @@ def test_rerun_adds_no_glue_table_version_and_keeps_hand_set_parameters(lake):
     assert table_versions(lake) == versions + 1
     params = glue.get_table(DatabaseName=db, Name="daily")["Table"]["Parameters"]
     assert params["owner_team"] == "finance" and params["parquet.compression"] == "SNAPPY"
+
+
+def test_one_export_per_table_at_a_time_is_a_pool_per_table(lake):
+    c = component(
+        lake,
+        [{"name": "daily", "date_column": "created_at"}, {"name": "other", "date_column": "ts"}],
+    )
+    defs = defs_of(c)
+    pools = {
+        key.path[-1]: defs.resolve_assets_def(key).op.pool
+        for key in (dg.AssetKey(["lake", "t", "daily"]), dg.AssetKey(["lake", "t", "other"]))
+    }
+    assert pools == {"daily": "lake_export:t.daily", "other": "lake_export:t.other"}
