@@ -7,9 +7,12 @@ extracts, with a ``_manifest.json`` written last (its presence means the segment
 complete), and ``PREFIX/INSTANCE/v<fingerprint>.json`` plus ``latest.json`` for the data-schema
 cache.
 
-Parquet lake: ``PREFIX/TABLE/year=YYYY/month=MM/day=DD/part-NNNNN.parquet`` (Hive-style
-partition directories, zero-padded values). A rerun rewrites the same part names; parts of an
-earlier run beyond the new count are found by :func:`stale_part_keys` and deleted.
+Parquet lake: ``PREFIX/TABLE/year=YYYY/month=MM/day=DD/run=EXPORT_ID/part-NNNNN.parquet``
+(Hive-style partition directories, zero-padded values). Every export of a day writes under a
+prefix of its own (:func:`lake_export_prefix`), the Glue partition is pointed at it once its
+parts are complete, and then every other part of the day (an earlier export's, a killed one's,
+or a part of the older layout directly under ``day=DD/``) is found by
+:func:`superseded_part_keys` and deleted. Readers that go through Glue see one whole export.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ _IP_ADDRESS = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
 _BUCKET_RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
 _BUCKET_RESERVED_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
 _PART_NAME = re.compile(r"^part-(\d{5,})\.parquet$")
+_EXPORT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 PARTITION_KEYS = ("year", "month", "day")
 """The lake's Hive partition keys, in key order."""
 
@@ -134,6 +138,18 @@ def lake_partition_prefix(prefix: str, table: str, day: date) -> str:
     return lake_table_prefix(prefix, table) + partition_suffix(day)
 
 
+def lake_export_prefix(prefix: str, table: str, day: date, export_id: str) -> str:
+    """The key prefix of one export of a day: ``PREFIX/TABLE/year=YYYY/month=MM/day=DD/run=ID/``.
+
+    ``export_id`` is unique per export (the Dagster run id, plus the retry attempt): letters,
+    digits, ``_``, ``.`` and ``-``, at most 128 characters."""
+    if not isinstance(export_id, str) or not _EXPORT_ID.match(export_id):
+        raise ValueError(
+            f"invalid lake export id {export_id!r}: use letters, digits, '_', '.' and '-'"
+        )
+    return lake_partition_prefix(prefix, table, day) + f"run={export_id}/"
+
+
 def part_name(index: int) -> str:
     """File name of part ``index``: ``part-00000.parquet``."""
     if index < 0:
@@ -165,3 +181,22 @@ def stale_part_keys(existing: Iterable[str], written: Iterable[str]) -> list[str
     """
     keep = set(written)
     return sorted(k for k in existing if k not in keep and _PART_NAME.match(k.rsplit("/", 1)[-1]))
+
+
+def lake_part_keys(existing: Iterable[str]) -> list[str]:
+    """The ``part-NNNNN.parquet`` keys among ``existing``, sorted (other objects left out)."""
+    return sorted(k for k in existing if _PART_NAME.match(k.rsplit("/", 1)[-1]))
+
+
+def superseded_part_keys(existing: Iterable[str], current_prefix: str) -> list[str]:
+    """Part objects of a day that are not under ``current_prefix`` (the export the Glue
+    partition now points at): earlier exports, killed exports, and parts of the older layout
+    directly under ``day=DD/``. ``existing``: keys listed under the day's prefix. Only
+    ``part-NNNNN.parquet`` names are considered, so unrelated objects are left alone."""
+    if not current_prefix.endswith("/"):
+        raise ValueError(f"current_prefix must end with '/', got {current_prefix!r}")
+    return sorted(
+        k
+        for k in existing
+        if not k.startswith(current_prefix) and _PART_NAME.match(k.rsplit("/", 1)[-1])
+    )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from etl_platform.core.lake import glue_table_update
+
 from .aws_client import AwsServiceResource, naming_aws_settings
 
 
@@ -21,15 +23,26 @@ class CatalogResource(AwsServiceResource):
                 except glue.exceptions.AlreadyExistsException:
                     pass
 
-    def ensure_table(self, database: str, table_input: dict[str, Any]) -> None:
-        """Create the table, or update it to ``table_input`` when it exists."""
+    def ensure_table(self, database: str, table_input: dict[str, Any]) -> str:
+        """Create the table, or update it to ``table_input`` only when its definition differs
+        (parameters set by hand are kept: see ``glue_table_update``). Returns ``"created"``,
+        ``"updated"`` or ``"unchanged"``."""
         glue = self.client("glue")
         name = table_input["Name"]
         with naming_aws_settings(f"glue table {database}.{name}", self.endpoint_url):
             try:
-                glue.create_table(DatabaseName=database, TableInput=table_input)
-            except glue.exceptions.AlreadyExistsException:
-                glue.update_table(DatabaseName=database, TableInput=table_input)
+                existing = glue.get_table(DatabaseName=database, Name=name)["Table"]
+            except glue.exceptions.EntityNotFoundException:
+                try:
+                    glue.create_table(DatabaseName=database, TableInput=table_input)
+                    return "created"
+                except glue.exceptions.AlreadyExistsException:
+                    existing = glue.get_table(DatabaseName=database, Name=name)["Table"]
+            update = glue_table_update(existing, table_input)
+            if update is None:
+                return "unchanged"
+            glue.update_table(DatabaseName=database, TableInput=update)
+            return "updated"
 
     def ensure_partition(self, database: str, table: str, partition_input: dict[str, Any]) -> None:
         """Add the partition, or update it in place when it is already registered."""

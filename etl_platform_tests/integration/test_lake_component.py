@@ -270,6 +270,7 @@ def test_each_day_holds_exactly_its_rows_glue_lists_them_and_rerun_changes_nothi
         y, m, d = p["Values"]
         assert p["StorageDescriptor"]["Location"] == (
             f"s3://{lake['bucket']}/warehouse-lake/edge/year={y}/month={m}/day={d}/"
+            f"run={result.run_id}/"
         )
     table = glue.get_table(DatabaseName=lake["glue_database"], Name="edge")["Table"]
     types = {col["Name"]: col["Type"] for col in table["StorageDescriptor"]["Columns"]}
@@ -290,21 +291,30 @@ def test_each_day_holds_exactly_its_rows_glue_lists_them_and_rerun_changes_nothi
         ]
         assert md["s3_uris"].value == [
             f"s3://{lake['bucket']}/warehouse-lake/edge/year={day[:4]}/month={day[5:7]}/"
-            f"day={day[8:]}/part-00000.parquet"
+            f"day={day[8:]}/run={result.run_id}/part-00000.parquet"
         ]
     evs = evaluations(result)
     assert set(evs) == {(d, ck) for d in EDGE_DAYS for ck in ALL_CHECKS}
     assert all(ev.passed for ev in evs.values()), [ev for ev in evs.values() if not ev.passed]
     assert all(ev.target_materialization_data is not None for ev in evs.values())
 
-    # re-running a day changes nothing, and a part left by an earlier, bigger run goes away
+    # re-running a day writes byte-identical parts under its own prefix, and the earlier run's
+    # parts and a part of the older flat layout (directly under day=DD/) go away
     before = listing(lake)
     stale = s3_layout.lake_part_key("warehouse-lake", "edge", date(2026, 3, 1), 1)
     lake["s3"].put_object(Bucket=lake["bucket"], Key=stale, Body=b"left by an earlier run")
     rerun = materialize(c, "edge", instance, partition="2026-03-01")
     assert rerun.success
-    assert listing(lake) == before  # same keys, same ETags: byte-identical objects
-    assert materializations(rerun)["2026-03-01"].metadata["stale_parts_deleted"].value == 1
+    after = listing(lake)
+    renamed = {k.replace(result.run_id, rerun.run_id): e for k, e in before.items()}
+    day_key = "day=01/run="
+    assert {k: e for k, e in after.items() if day_key not in k} == {
+        k: e for k, e in before.items() if day_key not in k
+    }
+    assert {k: e for k, e in after.items() if day_key in k} == {
+        k: e for k, e in renamed.items() if day_key in k
+    }  # same ETags: byte-identical objects
+    assert materializations(rerun)["2026-03-01"].metadata["superseded_parts_deleted"].value == 2
     parts_after = glue.get_partitions(DatabaseName=lake["glue_database"], TableName="edge")
     assert sorted(p["Values"] for p in parts_after["Partitions"]) == sorted(
         p["Values"] for p in parts
@@ -333,7 +343,7 @@ def test_each_day_holds_exactly_its_rows_glue_lists_them_and_rerun_changes_nothi
     assert not evs[("2026-02-28", GLUE_CHECK)].passed
     assert evs[("2026-02-28", COUNT_CHECK)].passed and evs[("2026-02-28", READ_BACK_CHECK)].passed
     assert not materializations(checks_only)
-    assert listing(lake) == before
+    assert listing(lake) == after
 
     # a day without rows is a partition with one empty, readable part and passing checks
     empty = materialize(c, "edge", instance, partition="2026-02-27")
@@ -467,8 +477,7 @@ def test_thirty_day_backfill_is_one_run_via_dg_launch_and_all_checks_pass(lake, 
     assert not warn.passed and warn.severity == dg.AssetCheckSeverity.WARN
     assert warn.metadata["trailing_median"].value == 4.0
     assert all(evs[("2026-01-30", n)].passed for n in ALL_CHECKS - {MEDIAN_CHECK})
-    day_key = s3_layout.lake_part_key("warehouse-lake", "daily", date(2026, 1, 30), 0)
-    assert pq.read_table(f"{lake['bucket']}/{day_key}", filesystem=s3fs(lake)).num_rows == 1
+    assert read_day(lake, "daily", date(2026, 1, 30)).num_rows == 1
 
 
 # ------------------------------------------------------------------------------- dry run

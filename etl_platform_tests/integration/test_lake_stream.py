@@ -329,8 +329,10 @@ def test_quoted_identifiers_and_column_list(conn, pg_uri, tmp_path):
     result = export_local(
         pg_uri, f"{schema}.Order Items", "Created At", tmp_path, columns=['we"ird', "id"]
     )
-    assert result.schema.names == ['we"ird', "id"]
-    assert read_rows(result) == [{'we"ird': "a", "id": 1}]
+    # the quoted source column is read as is; its lake name is plain (issue 8, point 15)
+    assert result.schema.names == ["we_ird", "id"]
+    assert le.source_column_names(result.schema) == {"we_ird": 'we"ird'}
+    assert read_rows(result) == [{"we_ird": "a", "id": 1}]
     assert result.table == f"{schema}.Order Items"
 
 

@@ -1,6 +1,7 @@
 """The per-day checks of a lake table, evaluated after each day's export (or alone, to
 re-validate what is there): the source count against the Parquet rows, the footer read-back, the
-Glue partition, and a warning when a day is far below its trailing median."""
+Glue partition, and a warning when a day is far below its trailing median. The Parquet checks
+read the parts the day's Glue partition points at (after an export: the new export's)."""
 
 from __future__ import annotations
 
@@ -139,26 +140,34 @@ def day_checks(
     glue: CatalogResource,
     source_count: SourceCount,
     selected: set[str],
+    exported_location: str | None = None,
 ) -> list[DayCheck]:
     """The selected checks of one day; ``keys`` are the day's part keys, ``written_rows`` what
-    this run exported (None when only checking)."""
+    this run exported and ``exported_location`` where (None when only checking)."""
     out: list[DayCheck] = []
     if selected & {COUNT_CHECK, READ_BACK_CHECK}:
         n_source = source_count(day)
         out += _parquet_checks(lake_, keys, written_rows, expected, filesystem, n_source, selected)
     if GLUE_CHECK in selected:
-        out.append(glue_check(lake_, table, day, expected, glue))
+        out.append(glue_check(lake_, table, day, expected, glue, exported_location))
     if MEDIAN_CHECK in selected:
         out.append(median_check(lake_, day, source_count))
     return out
 
 
 def glue_check(
-    lake_: LakeExport, table: LakeTable, day: date, expected: pa.Schema, glue: CatalogResource
+    lake_: LakeExport,
+    table: LakeTable,
+    day: date,
+    expected: pa.Schema,
+    glue: CatalogResource,
+    exported_location: str | None = None,
 ) -> DayCheck:
-    """The day's Glue partition exists at the day's prefix with the table's columns."""
+    """The day's Glue partition exists with the table's columns, at the location this run
+    exported to (when it exported), or else at some location under the day's prefix."""
     values = list(s3_layout.partition_values(day))
-    want = lake_.partition_location(table, day)
+    day_location = lake_.partition_location(table, day)
+    want = exported_location or day_location
     # None also when the database or table does not exist
     partition = glue.get_partition(lake_.glue_database, table.lake_table, values)
     meta: dict[str, Any] = {"values": "/".join(values), "expected_location": want}
@@ -168,8 +177,10 @@ def glue_check(
     got = sd.get("Location", "")
     meta["location"] = got
     problems = []
-    if got.rstrip("/") != want.rstrip("/"):
+    if exported_location is not None and got.rstrip("/") != want.rstrip("/"):
         problems.append(f"location {got!r} != {want!r}")
+    elif not (got.rstrip("/") + "/").startswith(day_location):
+        problems.append(f"location {got!r} is not under {day_location!r}")
     got_cols = [c["Name"] for c in sd.get("Columns", [])]
     want_cols = [c["Name"] for c in lake.glue_columns(expected)]
     if got_cols != want_cols:

@@ -173,6 +173,11 @@ class LakeExport(dg.Component, dg.Model, dg.Resolvable):
     def op_name(self, table: LakeTable) -> str:
         return f"lake_{self.instance}_{table.lake_table}"
 
+    def pool(self, table: LakeTable) -> str:
+        """The Dagster pool of one table's export step: give it limit 1 on the instance
+        (``dagster instance concurrency set POOL 1``) for one export per (table, day)."""
+        return f"lake_export:{self.instance}.{table.lake_table}"
+
     @property
     def daily_job_name(self) -> str:
         return f"lake_{self.instance}_daily"
@@ -263,6 +268,7 @@ class LakeExport(dg.Component, dg.Model, dg.Resolvable):
             can_subset=True,
             backfill_policy=dg.BackfillPolicy.single_run(),
             retry_policy=step_retry_policy(),
+            pool=self.pool(table),
         )
         def _lake(
             context: dg.AssetExecutionContext,

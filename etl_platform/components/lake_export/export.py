@@ -1,6 +1,7 @@
 """The lake step of one table: for every day of the run's partition range, export the day
-(stream the source rows into Parquet parts uploaded to the day's prefix, delete parts a rerun
-did not rewrite, add the Glue partition), then evaluate the day's checks.
+(stream the source rows into Parquet parts uploaded under a prefix of this export's own, point
+the Glue partition at it, delete the day's superseded parts: :mod:`.day_publish`), then
+evaluate the day's checks.
 
 A range backfill is one run: every day still gets its own materialization and check
 evaluations. A retried step skips the days an earlier attempt of the same run exported (their
@@ -27,7 +28,7 @@ from etl_platform.core import lake, s3_layout
 from etl_platform.resources import CatalogResource, ObjectStoreResource, SourcePostgresResource
 from etl_platform.resources.source_postgres import SourceDatabase
 
-from . import checks, day_export
+from . import checks, day_export, day_publish
 from .materialization import MeasuringSink, day_metadata
 
 if TYPE_CHECKING:
@@ -166,10 +167,11 @@ def _progress_logger(run: TableRun, day: date, started: float) -> Callable[[int]
 def export_one_day(
     run: TableRun, day: date, expected: pa.Schema
 ) -> tuple[dict[str, Any], list[str], int]:
-    """Export, upload, delete stale parts, add the Glue partition; returns the
-    materialization metadata, the day's part keys and the rows written."""
+    """Export the day under a prefix of its own, point the Glue partition at it, delete the
+    day's superseded parts; returns the materialization metadata, the day's part keys and the
+    rows written."""
     lake_, table, s3 = run.lake, run.table, run.resources.s3
-    prefix = s3_layout.lake_partition_prefix(lake_.prefix, table.lake_table, day)
+    prefix = day_publish.export_prefix(run, day)
 
     def upload(part: lake.FinishedPart) -> str:
         key = prefix + part.name
@@ -190,46 +192,20 @@ def export_one_day(
         part_bytes=lake_.part_mb * 1024 * 1024,
         progress=_progress_logger(run, day, started),
     )
-    stale = _publish(run, day, prefix, result, expected)
+    superseded = day_publish.publish_day(run, day, prefix, result, expected)
     seconds = time.monotonic() - started
     run.context.log.info(
         f"{table.name} {day}: {result.rows} rows, {len(result.parts)} file(s), "
         f"{result.bytes} bytes in {seconds:.2f}s"
     )
-    metadata = day_metadata(lake_, table, day, result, sink.stats, seconds, stale)
+    location = s3_layout.s3_uri(lake_.bucket, prefix)
+    metadata = day_metadata(lake_, table, day, result, sink.stats, seconds, superseded, location)
     return metadata, list(result.locations), result.rows
 
 
-def _publish(
-    run: TableRun, day: date, prefix: str, result: lake.ExportResult, expected: pa.Schema
-) -> int:
-    """Delete the parts a rerun did not rewrite and add the day's Glue partition; returns the
-    number of stale parts deleted."""
-    lake_, table = run.lake, run.table
-    s3, glue = run.resources.s3, run.resources.glue
-    listed = [o["Key"] for o in s3.list_objects(lake_.bucket, prefix)]
-    stale = s3_layout.stale_part_keys(listed, result.locations)
-    if stale:
-        s3.delete_keys(lake_.bucket, stale)
-        run.context.log.info(f"{table.name} {day}: deleted {len(stale)} stale part(s)")
-    if not result.schema.equals(expected, check_metadata=False):
-        # the table changed between planning and export: the Glue table follows it
-        glue.ensure_table(lake_.glue_database, lake_.glue_table_input(table, result.schema))
-    glue.ensure_partition(
-        lake_.glue_database,
-        table.lake_table,
-        lake.glue_partition_input(
-            lake_.table_location(table), result.schema, day, compression=lake_.compression
-        ),
-    )
-    return len(stale)
-
-
 def existing_parts(run: TableRun, day: date) -> list[str]:
-    """Every ``part-NNNNN.parquet`` key under the day's prefix."""
-    prefix = s3_layout.lake_partition_prefix(run.lake.prefix, run.table.lake_table, day)
-    listed = [o["Key"] for o in run.resources.s3.list_objects(run.lake.bucket, prefix)]
-    return s3_layout.stale_part_keys(listed, [])
+    """The day's part keys as readers see them (under the Glue partition's location)."""
+    return day_publish.registered_parts(run, day)
 
 
 def _check_day(
@@ -243,6 +219,11 @@ def _check_day(
 ) -> Iterator[dg.AssetCheckEvaluation]:
     pk = day.isoformat()
     target = _latest_materialization(run, pk)
+    exported_location = (
+        s3_layout.s3_uri(run.lake.bucket, day_publish.export_prefix(run, day))
+        if written_rows is not None
+        else None
+    )
     results = checks.day_checks(
         run.lake,
         run.table,
@@ -254,6 +235,7 @@ def _check_day(
         run.resources.glue,
         run.source_count,
         selected,
+        exported_location,
     )
     for r in results:
         yield dg.AssetCheckEvaluation(

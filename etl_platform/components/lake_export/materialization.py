@@ -52,17 +52,23 @@ class MeasuringSink:
 
 
 def column_schema(schema: pa.Schema, primary_key: Sequence[str] = ()) -> dg.TableSchema:
-    """``dagster/column_schema`` of a lake table: Arrow type, PostgreSQL type as description."""
+    """``dagster/column_schema`` of a lake table: Arrow type, PostgreSQL type as description
+    (and the source column's name when the lake name differs)."""
+    renamed = lake.source_column_names(schema)
     columns = []
     for f in schema:
         pg_type = (f.metadata or {}).get(lake.PG_TYPE_METADATA_KEY)
+        description = pg_type.decode() if pg_type else None
+        source = renamed.get(f.name, f.name)
+        if f.name in renamed:
+            description = f"{description or ''} (source column {source!r})".strip()
         columns.append(
             dg.TableColumn(
                 name=f.name,
                 type=str(f.type),
-                description=pg_type.decode() if pg_type else None,
+                description=description,
                 constraints=dg.TableColumnConstraints(
-                    nullable=f.nullable, unique=list(primary_key) == [f.name]
+                    nullable=f.nullable, unique=list(primary_key) == [source]
                 ),
             )
         )
@@ -76,11 +82,15 @@ def day_metadata(
     result: lake.ExportResult,
     stats: PartStats,
     seconds: float,
-    stale_deleted: int,
+    superseded_deleted: int,
+    location: str,
 ) -> dict[str, Any]:
-    """The metadata of one day's materialization."""
+    """The metadata of one day's materialization; ``location`` is the export's own prefix, the
+    one the Glue partition now points at."""
     y, m, d = s3_layout.partition_values(day)
+    renamed = lake.source_column_names(result.schema)
     return {
+        **({"source_column_names": dg.MetadataValue.json(renamed)} if renamed else {}),
         "dagster/row_count": result.rows,
         "dagster/column_schema": column_schema(result.schema, table.primary_key or ()),
         "dagster/table_name": f"{lake_.glue_database}.{table.lake_table}",
@@ -93,11 +103,11 @@ def day_metadata(
         "duration_s": round(seconds, 3),
         "export_s": round(result.duration_s, 3),
         "rows_per_second": round(result.rows / max(seconds, 1e-9), 1),
-        "location": dg.MetadataValue.path(lake_.partition_location(table, day)),
+        "location": dg.MetadataValue.path(location),
         "s3_uris": dg.MetadataValue.json(
             [s3_layout.s3_uri(lake_.bucket, k) for k in result.locations]
         ),
-        "stale_parts_deleted": stale_deleted,
+        "superseded_parts_deleted": superseded_deleted,
         "glue_partition": f"{lake_.glue_database}.{table.lake_table} year={y}/month={m}/day={d}",
         "window_utc": lake.window_label(day),
     }

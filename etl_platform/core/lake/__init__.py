@@ -12,6 +12,7 @@ The modules, in the order a daily export uses them:
 * :mod:`.days`: the day's window;
 * :mod:`.source_sql`: table names, the window predicate, the select/count/catalog SQL text;
 * :mod:`.arrow_types` and :mod:`.export_plan`: each column's lake type, from the catalog;
+* :mod:`.column_names`: each column's lake name (normalized when Athena would need quotes);
 * :mod:`.convert`: driver batches → lake batches, refusing any value that would be lost;
 * :mod:`.parts`: the Parquet part writer (batches in, parts to a sink);
 * :mod:`.read_back`: the footer-only check of written parts;
@@ -23,16 +24,30 @@ The lake's S3 keys are in :mod:`etl_platform.core.s3_layout`.
 from .arrow_types import (
     DATE_COLUMN_TYPES,
     DEFAULT_UNCONSTRAINED_NUMERIC,
+    PG_COLUMN_METADATA_KEY,
     PG_TYPE_METADATA_KEY,
     ColumnPlan,
     PgColumn,
     plan_column,
 )
+from .column_names import (
+    RESERVED_KEYWORDS,
+    is_plain_name,
+    lake_column_names,
+    normalized_name,
+    source_column_names,
+)
 from .convert import BatchConverter
 from .days import Window, check_window, day_window, window_label
 from .errors import LakeExportError, ReadBackError, UnsupportedColumnError, ValueOutOfRangeError
 from .export_plan import ExportPlan, date_column_type, plan_export
-from .glue_inputs import glue_columns, glue_partition_input, glue_table_input, hive_type
+from .glue_inputs import (
+    glue_columns,
+    glue_partition_input,
+    glue_table_input,
+    glue_table_update,
+    hive_type,
+)
 from .parts import (
     COMPRESSIONS,
     DEFAULT_PART_BYTES,
@@ -69,7 +84,9 @@ __all__ = [
     "DEFAULT_ROW_GROUP_BYTES",
     "DEFAULT_ROW_GROUP_ROWS",
     "DEFAULT_UNCONSTRAINED_NUMERIC",
+    "PG_COLUMN_METADATA_KEY",
     "PG_TYPE_METADATA_KEY",
+    "RESERVED_KEYWORDS",
     "REGCLASS_SQL",
     "SESSION_TIME_ZONE_SQL",
     "BatchConverter",
@@ -100,11 +117,16 @@ __all__ = [
     "glue_columns",
     "glue_partition_input",
     "glue_table_input",
+    "glue_table_update",
     "hive_type",
+    "is_plain_name",
+    "lake_column_names",
+    "normalized_name",
     "parse_table_name",
     "plan_column",
     "plan_export",
     "read_back_check",
+    "source_column_names",
     "window_label",
     "window_predicate_literals",
     "write_parts",

@@ -7,7 +7,8 @@ by default; ``numeric`` with p > 38 is refused (export it with ``as_text``). ``t
 element types → lists of that type, other arrays → ``list<string>``. Every other type (uuid, enum,
 interval, time, inet, money, range, composite, ...) is its PostgreSQL text form: lossless, and
 readable by every engine. ``NOT NULL`` columns are non-nullable fields; every field carries its
-PostgreSQL type in the field metadata (``postgres.type``).
+PostgreSQL type in the field metadata (``postgres.type``), and a field whose lake name differs
+from the source column's (:mod:`.column_names`) carries the source name (``postgres.column``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from .errors import UnsupportedColumnError
 DEFAULT_UNCONSTRAINED_NUMERIC = (38, 10)
 MAX_DECIMAL128_PRECISION = 38
 PG_TYPE_METADATA_KEY = b"postgres.type"
+PG_COLUMN_METADATA_KEY = b"postgres.column"
+"""Field metadata naming the source column, on fields whose lake name differs from it."""
 DATE_COLUMN_TYPES = ("timestamptz", "timestamp", "date")
 
 
@@ -47,14 +50,15 @@ class ColumnPlan:
     cast_sql: str | None  # None: select the column as is; else a SQL type to cast to ("text")
     check_ndims: bool = False
     nullable: bool = True
+    lake_name: str | None = None  # the column's name in the lake when it differs from ``name``
 
     @property
     def field(self) -> pa.Field:
+        metadata = {PG_TYPE_METADATA_KEY: self.declared.encode()}
+        if self.lake_name is not None and self.lake_name != self.name:
+            metadata[PG_COLUMN_METADATA_KEY] = self.name.encode()
         return pa.field(
-            self.name,
-            self.arrow_type,
-            nullable=self.nullable,
-            metadata={PG_TYPE_METADATA_KEY: self.declared.encode()},
+            self.lake_name or self.name, self.arrow_type, nullable=self.nullable, metadata=metadata
         )
 
 

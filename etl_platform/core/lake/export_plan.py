@@ -4,7 +4,7 @@ type of the date column that assigns rows to days. Errors name the table and the
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pyarrow as pa
 
@@ -15,6 +15,7 @@ from .arrow_types import (
     PgColumn,
     plan_column,
 )
+from .column_names import lake_column_names
 from .errors import LakeExportError, UnsupportedColumnError
 from .source_sql import TableRef, ndims_alias
 
@@ -30,8 +31,13 @@ class ExportPlan:
 
     @property
     def schema(self) -> pa.Schema:
-        """The Arrow schema every Parquet part of the table carries."""
+        """The Arrow schema every Parquet part of the table carries (lake column names)."""
         return pa.schema([p.field for p in self.plans])
+
+    @property
+    def renamed_columns(self) -> dict[str, str]:
+        """Lake name → source name of the columns whose lake name differs."""
+        return {p.lake_name: p.name for p in self.plans if p.lake_name and p.lake_name != p.name}
 
 
 def date_column_type(table: TableRef, catalog: Sequence[PgColumn], date_column: str) -> str:
@@ -85,7 +91,9 @@ def plan_export(
     unconstrained_numeric: tuple[int, int] = DEFAULT_UNCONSTRAINED_NUMERIC,
 ) -> ExportPlan:
     """Plan the export of ``columns`` (default: all, in table order) of ``table``; ``as_text``
-    columns are exported as their PostgreSQL text form."""
+    columns are exported as their PostgreSQL text form. Each column gets its lake name
+    (:func:`~.column_names.lake_column_names`: source names Athena cannot query unquoted are
+    normalized; the source name is kept in the field metadata)."""
     date_type = date_column_type(table, catalog, date_column)
     unknown = set(as_text) - {c.name for c in catalog}
     if unknown:
@@ -99,6 +107,8 @@ def plan_export(
         )
         for c in _select_columns(table, catalog, columns)
     )
+    lake_names = lake_column_names(p.name for p in plans)
+    plans = tuple(replace(p, lake_name=lake_names[p.name]) for p in plans)
     reserved = {ndims_alias(i) for i in range(len(plans))} & {p.name for p in plans}
     if reserved:
         raise LakeExportError(f"{table.display}: column names {sorted(reserved)} are reserved")

@@ -1,12 +1,15 @@
 """Glue inputs of the lake (pure): the external Parquet table and one partition per day.
 
-Glue column names are lowercased (Hive folds case; Athena matches Parquet names that way); names
-colliding once lowercased, or with ``year``/``month``/``day``, are refused. Column comments carry
-the PostgreSQL type. Partitions are added explicitly (``batch_create_partition``), never by MSCK.
+Glue column names are the lake's (:mod:`.column_names`: plain lowercase names); names colliding
+once lowercased, or with ``year``/``month``/``day``, are refused as a defence. Column comments
+carry the PostgreSQL type and, for a renamed column, the source name; the table parameter
+``source_column_names`` maps every renamed column to its source name (JSON). Partitions are added
+explicitly (``batch_create_partition``), never by MSCK.
 """
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from typing import Any
 
@@ -14,9 +17,11 @@ import pyarrow as pa
 
 from etl_platform.core.s3_layout import PARTITION_KEYS, partition_suffix, partition_values
 
-from .arrow_types import MAX_DECIMAL128_PRECISION, PG_TYPE_METADATA_KEY
+from .arrow_types import MAX_DECIMAL128_PRECISION, PG_COLUMN_METADATA_KEY, PG_TYPE_METADATA_KEY
+from .column_names import source_column_names
 from .errors import UnsupportedColumnError
 
+SOURCE_COLUMN_NAMES_PARAMETER = "source_column_names"
 PARQUET_INPUT_FORMAT = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat"
 PARQUET_OUTPUT_FORMAT = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat"
 PARQUET_SERDE = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
@@ -75,8 +80,12 @@ def glue_columns(schema: pa.Schema) -> list[dict[str, str]]:
         seen[low] = f.name
         col = {"Name": low, "Type": hive_type(f.type)}
         pg = (f.metadata or {}).get(PG_TYPE_METADATA_KEY)
-        if pg:
-            col["Comment"] = f"postgres: {pg.decode()}"[:255]
+        source = (f.metadata or {}).get(PG_COLUMN_METADATA_KEY)
+        if pg or source:
+            comment = f"postgres: {pg.decode()}" if pg else "postgres:"
+            if source:
+                comment += f", column {json.dumps(source.decode(), ensure_ascii=False)}"
+            col["Comment"] = comment[:255]
         cols.append(col)
     return cols
 
@@ -123,6 +132,9 @@ def glue_table_input(
             "EXTERNAL": "TRUE",
             "classification": "parquet",
             "parquet.compression": compression.upper(),
+            SOURCE_COLUMN_NAMES_PARAMETER: json.dumps(
+                source_column_names(schema), ensure_ascii=False, sort_keys=True
+            ),
         },
         "StorageDescriptor": _storage_descriptor(schema, _location_dir(location), compression),
         "PartitionKeys": [{"Name": k, "Type": "string"} for k in PARTITION_KEYS],
@@ -133,13 +145,66 @@ def glue_table_input(
 
 
 def glue_partition_input(
-    table_location: str, schema: pa.Schema, day: date, *, compression: str = "zstd"
+    table_location: str,
+    schema: pa.Schema,
+    day: date,
+    *,
+    compression: str = "zstd",
+    location: str | None = None,
 ) -> dict[str, Any]:
     """Glue ``PartitionInput`` of one day (``batch_create_partition``; not MSCK): values
-    ``["YYYY", "MM", "DD"]``, location ``table_location + year=YYYY/month=MM/day=DD/``."""
-    location = _location_dir(table_location) + partition_suffix(day)
+    ``["YYYY", "MM", "DD"]``, location ``location`` (one export's prefix, under the day's
+    directory) or by default ``table_location + year=YYYY/month=MM/day=DD/``."""
+    day_dir = _location_dir(table_location) + partition_suffix(day)
+    if location is None:
+        location = day_dir
+    location = _location_dir(location)
+    if not location.startswith(day_dir):
+        raise ValueError(f"partition location {location!r} is not under the day's {day_dir!r}")
     return {
         "Values": list(partition_values(day)),
         "StorageDescriptor": _storage_descriptor(schema, location, compression),
         "Parameters": {},
     }
+
+
+# Fields of an existing table that the lake does not manage but an update must keep.
+_KEPT_TABLE_FIELDS = ("Owner", "Retention", "TargetTable")
+
+
+def _managed_view(table: dict[str, Any]) -> dict[str, Any]:
+    """The parts of a Glue table (``get_table`` output or a ``TableInput``) the lake manages."""
+    sd = table.get("StorageDescriptor", {})
+    serde = sd.get("SerdeInfo", {})
+    return {
+        "TableType": table.get("TableType"),
+        "Description": table.get("Description"),
+        "Parameters": table.get("Parameters", {}),
+        "PartitionKeys": [(k["Name"], k["Type"]) for k in table.get("PartitionKeys", [])],
+        "Columns": [(c["Name"], c["Type"], c.get("Comment")) for c in sd.get("Columns", [])],
+        "Location": sd.get("Location"),
+        "InputFormat": sd.get("InputFormat"),
+        "OutputFormat": sd.get("OutputFormat"),
+        "Serde": (serde.get("SerializationLibrary"), serde.get("Parameters", {})),
+        "SdParameters": sd.get("Parameters", {}),
+        "Compressed": sd.get("Compressed"),
+    }
+
+
+def glue_table_update(existing: dict[str, Any], desired: dict[str, Any]) -> dict[str, Any] | None:
+    """The ``TableInput`` that brings ``existing`` (``get_table``'s ``Table``) to ``desired``,
+    or None when it already matches (an ``update_table`` would only add a table version).
+
+    Parameters (the table's and the storage descriptor's) are merged: keys set by hand or by
+    other tools are kept, the lake's own keys take the desired values. The owner and retention
+    are kept; columns, partition keys, location, formats and serde are the desired ones."""
+    sd_existing = existing.get("StorageDescriptor", {})
+    sd = dict(desired["StorageDescriptor"])
+    sd["Parameters"] = {**sd_existing.get("Parameters", {}), **sd.get("Parameters", {})}
+    merged = {k: existing[k] for k in _KEPT_TABLE_FIELDS if k in existing}
+    merged.update(desired)
+    merged["Parameters"] = {**existing.get("Parameters", {}), **desired.get("Parameters", {})}
+    merged["StorageDescriptor"] = sd
+    if _managed_view(existing) == _managed_view(merged):
+        return None
+    return merged
