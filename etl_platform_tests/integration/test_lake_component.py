@@ -619,7 +619,7 @@ def test_demo_instance_and_daily_schedule_for_the_previous_day():
 def test_config_mistakes_are_refused_at_load():
     base = {
         "instance": "x",
-        "bucket": "b",
+        "bucket": "lake-b",
         "glue_database": "g",
         "start_date": "2026-01-01",
         "tables": [{"name": "orders", "date_column": "created_at"}],
