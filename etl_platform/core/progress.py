@@ -22,8 +22,10 @@ class Progress:
     _last_report: float = field(init=False)
 
     def __post_init__(self) -> None:
-        if self.interval_s <= 0:
-            raise ValueError(f"progress interval must be positive, got {self.interval_s}")
+        if self.interval_s < 0:
+            raise ValueError(
+                f"progress interval must be >= 0 (0: every tick), got {self.interval_s}"
+            )
         if self.total is not None and self.total < 0:
             raise ValueError(f"progress total must be >= 0, got {self.total}")
         self._last_report = self.started

@@ -39,7 +39,7 @@ def test_edges_zero_total_no_time_bad_input():
     with pytest.raises(ValueError, match="cannot advance by -1"):
         p.advance(-1, 6.0)
     with pytest.raises(ValueError, match="interval"):
-        Progress("x", "rows", started=0.0, interval_s=0)
+        Progress("x", "rows", started=0.0, interval_s=-1)
 
 
 @pytest.mark.parametrize(

@@ -234,7 +234,7 @@ def test_each_day_holds_exactly_its_rows_glue_lists_them_and_rerun_changes_nothi
     assert result.success
     assert len(instance.get_runs()) == 1  # the three days are one run
     messages = [e.user_message for e in instance.all_logs(result.run_id)]
-    assert any("public.edge 2026-03-01: 5 rows so far" in m for m in messages)
+    assert any("export of public.edge 2026-03-01: 5 rows," in m for m in messages)
 
     # each day's Parquet holds exactly that day's rows, with the source's values
     for day, ids in EDGE_DAYS.items():

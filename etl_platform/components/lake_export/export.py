@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
 DRY_RUN_TAG = "etl_platform/lake_dry_run"
 PARQUET_CONTENT_TYPE = "application/vnd.apache.parquet"
+PROGRESS_LOG_SECONDS = 30.0
 
 LakeEvent = dg.AssetMaterialization | dg.AssetObservation | dg.AssetCheckEvaluation
 
@@ -149,7 +150,8 @@ def _export_or_find(
 
 
 def _progress_logger(run: TableRun, day: date, started: float) -> Callable[[int], None]:
-    return StepProgress(run.context, f"export of {run.table.name} {day}", "rows").at
+    what = f"export of {run.table.name} {day}"
+    return StepProgress(run.context, what, "rows", interval_s=PROGRESS_LOG_SECONDS).at
 
 
 def export_one_day(
