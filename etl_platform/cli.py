@@ -46,6 +46,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _set_local_pool_limits(dagster_home: Path) -> None:
+    import dagster as dg
+
+    from etl_platform.components.pools import set_shared_pool_limits
+
+    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+        set_shared_pool_limits(instance)
+
+
 def cmd_dev(args: argparse.Namespace) -> int:
     """Stack up, seed if empty, run the Dagster UI; Ctrl-C stops the UI and the stack."""
     from etl_platform.local.demo import seed_demo_world
@@ -59,6 +68,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
     repo_yaml = Path(__file__).resolve().parent.parent / "dagster.yaml"
     if repo_yaml.exists() and not (dagster_home / "dagster.yaml").exists():
         (dagster_home / "dagster.yaml").write_text(repo_yaml.read_text())
+    _set_local_pool_limits(dagster_home)
     env = {**os.environ, "DAGSTER_HOME": str(dagster_home)}
     # Its own process group: `dagster dev` ignores signals from a script and leaves children
     # running when killed alone, so the whole group is stopped.

@@ -1,5 +1,6 @@
 """The code location: every pipeline instance declared under ``defs/``, the shared resources, and
-the platform-wide pieces (the automation condition sensor, running from the start)."""
+the platform-wide pieces, declared once here: the automation condition sensor and the one
+run-failure alert sensor (SNS) for every pipeline, both running from the start."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from etl_platform.components.alerts import platform_failure_sensor
 from etl_platform.resources import platform_resources
 
 AUTOMATION_SENSOR = "platform_automation_sensor"
@@ -29,5 +31,8 @@ def defs() -> dg.Definitions:
     """Component instances found under ``etl_platform/defs/`` with the platform resources."""
     return dg.Definitions.merge(
         dg.load_from_defs_folder(path_within_project=Path(__file__).parent),
-        dg.Definitions(resources=platform_resources(), sensors=[platform_automation_sensor()]),
+        dg.Definitions(
+            resources=platform_resources(),
+            sensors=[platform_automation_sensor(), platform_failure_sensor()],
+        ),
     )

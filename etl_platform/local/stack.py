@@ -132,6 +132,8 @@ class LocalStack:
             "ETL_SOURCE_DSN": state.dsn(SOURCE_DB),
             "ETL_RESTORE_TARGET_DSN": state.dsn(RESTORE_TARGET_DB),
             "ETL_SCRUB_HMAC_KEY": self.scrub_key(),
+            # the demo alert topic (`demo seed` creates it in moto's default account)
+            "ETL_ALERT_TOPIC_ARN": f"arn:aws:sns:{DEFAULT_REGION}:123456789012:etl-alerts",
         }
 
     def scrub_key(self) -> str:

@@ -22,6 +22,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from etl_platform.components.pools import set_shared_pool_limits
 from etl_platform.local import demo
 
 from .dynamo_pipeline import REPO_ROOT
@@ -60,6 +61,8 @@ def dagster_home(tmp_path) -> Path:
     home = tmp_path / "dagster_home"
     home.mkdir()
     shutil.copy(REPO_ROOT / "dagster.yaml", home / "dagster.yaml")
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        set_shared_pool_limits(instance)
     return home
 
 

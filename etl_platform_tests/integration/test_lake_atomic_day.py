@@ -209,4 +209,5 @@ def test_one_export_per_table_at_a_time_is_a_pool_per_table(lake):
         key.path[-1]: defs.resolve_assets_def(key).op.pool
         for key in (dg.AssetKey(["lake", "t", "daily"]), dg.AssetKey(["lake", "t", "other"]))
     }
-    assert pools == {"daily": "lake_export:t.daily", "other": "lake_export:t.other"}
+    db = c.glue_database
+    assert pools == {"daily": f"lake_export/{db}.daily", "other": f"lake_export/{db}.other"}

@@ -38,7 +38,7 @@ from etl_platform.components.lake_export import (
 from etl_platform.components.lake_export import export as lake_step
 from etl_platform.core import lake as le
 from etl_platform.core import s3_layout
-from etl_platform.resources import NotificationResource, platform_resources
+from etl_platform.resources import platform_resources
 
 ALL_CHECKS = {COUNT_CHECK, READ_BACK_CHECK, GLUE_CHECK, MEDIAN_CHECK}
 REPO = Path(__file__).resolve().parents[2]
@@ -234,7 +234,7 @@ def test_each_day_holds_exactly_its_rows_glue_lists_them_and_rerun_changes_nothi
     assert result.success
     assert len(instance.get_runs()) == 1  # the three days are one run
     messages = [e.user_message for e in instance.all_logs(result.run_id)]
-    assert any("public.edge 2026-03-01: 5 rows so far" in m for m in messages)
+    assert any("export of public.edge 2026-03-01: 5 rows," in m for m in messages)
 
     # each day's Parquet holds exactly that day's rows, with the source's values
     for day, ids in EDGE_DAYS.items():
@@ -532,60 +532,6 @@ def test_dry_run_reports_counts_and_writes_nothing(lake, tmp_path):
     assert lake["glue_database"] not in names  # no Glue call at all
 
 
-# ------------------------------------------------------------------------ failure alerts
-
-
-def test_run_failure_sensor_publishes_to_sns(lake, unique_name):
-    sns, sqs = boto3.client("sns"), boto3.client("sqs")
-    topic = sns.create_topic(Name=f"alerts-{unique_name}")["TopicArn"]
-    queue_url = sqs.create_queue(QueueName=f"alerts-{unique_name}")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
-        "Attributes"
-    ]["QueueArn"]
-    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
-
-    c = component(lake, [{"name": "no_such_table", "date_column": "ts"}], alert_topic_arn=topic)
-    instance = dg.DagsterInstance.ephemeral()
-    result = materialize(c, "no_such_table", instance, partition="2026-03-01", raise_on_error=False)
-    assert not result.success
-    run = instance.get_run_by_id(result.run_id)
-    failure = instance.all_logs(result.run_id, of_type=DagsterEventType.RUN_FAILURE)[0]
-
-    defs = defs_of(c)
-    sensor = defs.get_sensor_def(c.alert_sensor_name)
-    context = dg.build_run_status_sensor_context(
-        sensor_name=c.alert_sensor_name,
-        dagster_event=failure.dagster_event,
-        dagster_instance=instance,
-        dagster_run=run,
-        resources={"sns": NotificationResource()},
-    ).for_run_failure()
-    sensor(context)
-
-    body = None
-    deadline = time.monotonic() + 15
-    while body is None and time.monotonic() < deadline:
-        messages = sqs.receive_message(
-            QueueUrl=queue_url, MaxNumberOfMessages=1, WaitTimeSeconds=1
-        ).get("Messages", [])
-        if messages:
-            body = json.loads(messages[0]["Body"])
-    assert body is not None, "no alert reached the subscribed queue"
-    assert body["Subject"].startswith("etl_platform lake t: run")
-    text = body["Message"]
-    assert f"run_id: {result.run_id}" in text
-    assert "assets: lake/t/no_such_table" in text
-    assert "partition: 2026-03-01" in text
-    assert "table no_such_table not found" in text
-    assert lake["dsn"] not in text  # the source DSN never leaves the process
-
-    # a run of another lake instance is not this sensor's business
-    other = component(lake, [{"name": "edge", "date_column": "ts"}], instance="other")
-    assert other.failure_message(context) is None
-    # no topic configured: no sensor
-    assert not list(defs_of(other).sensors or [])
-
-
 # ------------------------------------------------------------------ demo instance, schedule
 
 
@@ -598,7 +544,8 @@ def test_demo_instance_and_daily_schedule_for_the_previous_day():
     keys = {a.key.to_user_string() for a in defs.assets or []}
     for t in ("customers", "orders", "events"):
         assert {f"postgres/demo/{t}", f"lake/demo/{t}"} <= keys
-    assert defs.get_sensor_def("lake_demo_run_failure_alert")
+    # failures reach SNS through the platform sensor (test_alerts.py), not a lake sensor
+    assert not list(defs.sensors or [])
 
     schedule = defs.get_schedule_def("lake_demo_daily_schedule")
     assert schedule.cron_schedule == "0 2 * * *" and schedule.execution_timezone == "UTC"

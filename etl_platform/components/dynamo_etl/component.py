@@ -22,6 +22,7 @@ from etl_platform.core import warehouse as warehouse_sql
 from etl_platform.core.dynamo import EntityRule, ListMode, SchemaConfig
 from etl_platform.resources import DynamoDBResource, ObjectStoreResource, WarehouseResource
 
+from .. import pools
 from ..config_rules import check_bucket_name, check_cron
 from ..run_policy import step_retry_policy
 from . import checks, extract, publish, rollback, schemas, staging
@@ -175,6 +176,7 @@ class DynamoTableEtl(dg.Component, dg.Model, dg.Resolvable):
             deps=[self.key("dynamodb", "table")],
             kinds={"dynamodb", "s3", "json"},
             description=_doc(schemas.infer_data_schemas),
+            pool=pools.DYNAMODB_SCAN,
             **common,
         )
         def data_schemas(
@@ -189,6 +191,7 @@ class DynamoTableEtl(dg.Component, dg.Model, dg.Resolvable):
             kinds={"dynamodb", "s3", "csv"},
             description=_doc(extract.extract_segment_csv, self.partition_bound_note()),
             automation_condition=self.daily_extract_condition(),
+            pool=pools.DYNAMODB_SCAN,
             **common,
         )
         def segment_csv(
@@ -203,7 +206,7 @@ class DynamoTableEtl(dg.Component, dg.Model, dg.Resolvable):
             partitions_def=date_segment,
             kinds={"s3", warehouse_kind},
             description=_doc(staging.load_segment_staging, self.partition_bound_note()),
-            pool="warehouse",
+            pool=pools.WAREHOUSE_LOAD,
             automation_condition=dg.AutomationCondition.eager(),
             **common,
         )
@@ -221,7 +224,7 @@ class DynamoTableEtl(dg.Component, dg.Model, dg.Resolvable):
             kinds={warehouse_kind},
             deps=[dg.AssetDep(staging_key, partition_mapping=by_date)],
             check_specs=checks.publish_check_specs(published_key),
-            pool="warehouse",
+            pool=pools.warehouse_publish(self.target_schema),
             backfill_policy=dg.BackfillPolicy.multi_run(1),
             description=_doc(publish.publish_date),
             automation_condition=dg.AutomationCondition.eager(),
@@ -259,7 +262,9 @@ class DynamoTableEtl(dg.Component, dg.Model, dg.Resolvable):
 
     def rollback_job(self) -> dg.JobDefinition:
         @dg.op(
-            name=f"{self.group}_rollback_publish_op", description=_doc(rollback.rollback_publish)
+            name=f"{self.group}_rollback_publish_op",
+            description=_doc(rollback.rollback_publish),
+            pool=pools.warehouse_publish(self.target_schema),
         )
         def rollback_publish(context: OpExecutionContext, warehouse: WarehouseResource) -> None:
             rollback.rollback_publish(self, context, warehouse)

@@ -28,14 +28,13 @@ from etl_platform.core.dynamo import (
 from etl_platform.core.s3_layout import s3_uri
 from etl_platform.resources import DynamoDBResource, ObjectStoreResource
 
+from ..progress import StepProgress
 from ..run_policy import step_failure_policy
 from . import manifests, schema_cache
 from .metadata import per_second
 
 if TYPE_CHECKING:
     from .component import DynamoTableEtl
-
-PROGRESS_EVERY_PAGES = 50
 
 
 @step_failure_policy(
@@ -107,7 +106,7 @@ def scan_to_files(
     """Scan the segment into ``directory/<table>.csv.gz`` files (rewritten from the start
     when the extract takes another pass after widening the data-schema)."""
     files: dict[str, IO[bytes]] = {}
-    started = time.monotonic()
+    reporter = StepProgress(context, f"extract of segment {segment} of {day}", "items")
 
     def open_output(table: str) -> IO[bytes]:
         if table in files:
@@ -116,11 +115,7 @@ def scan_to_files(
         return files[table]
 
     def progress(items: int, pages: int) -> None:
-        if pages % PROGRESS_EVERY_PAGES == 0:
-            rate = items / max(time.monotonic() - started, 1e-9)
-            context.log.info(
-                f"segment {segment} of {day}: {items} items in {pages} pages ({rate:.0f} items/s)"
-            )
+        reporter.at(items)
 
     try:
         result = extract_segment(

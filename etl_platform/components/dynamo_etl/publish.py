@@ -21,6 +21,7 @@ from etl_platform.core.dynamo import DataSchemaSet, merge_schema_sets
 from etl_platform.core.table_spec import TableSpec
 from etl_platform.resources import ObjectStoreResource, WarehouseResource
 
+from ..progress import StepProgress
 from ..run_policy import step_failure_policy
 from . import checks, manifests
 from .metadata import main_table_schema, schemas_markdown
@@ -48,12 +49,17 @@ def publish_date(
         segment_sets = [DataSchemaSet.from_dict(m["data_schema"]) for m in segments]
         merged = reduce(merge_schema_sets, segment_sets)
         expected = manifests.expected_rows(segments, merged.table_names)
+        reporter = StepProgress(context, f"publish of {day}", "phases (centralize, check, swap)")
         new_schema = centralize(config, context, warehouse, day, merged, segment_sets)
+        reporter.tick()
         results = checks.evaluate(warehouse, merged, new_schema, expected)
+        reporter.tick()
         if not all(result.passed for result in results):
             yield from results
             raise dg.Failure(description=checks_failed(config, day, results), allow_retries=False)
         live = swap_in(config, context, warehouse, day, merged, new_schema)
+        reporter.tick()
+        reporter.done()
     swapped = live is None
     previous = warehouse_sql.previous_schema_name(config.target_schema)
     yield dg.MaterializeResult(

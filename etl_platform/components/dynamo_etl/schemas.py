@@ -23,6 +23,7 @@ from etl_platform.core.dynamo import (
 )
 from etl_platform.resources import DynamoDBResource, ObjectStoreResource
 
+from ..progress import StepProgress
 from ..run_policy import step_failure_policy
 from . import schema_cache
 from .metadata import per_second, schemas_markdown
@@ -84,9 +85,13 @@ def scan_all_segments(
 ) -> SchemaObservations:
     """Observe every item, segments scanned in parallel (up to ``SCHEMA_SCAN_THREADS``)."""
 
+    reporter = StepProgress(context, "data-schema scan", "items")
+
     def scan(segment: int) -> SchemaObservations:
-        pages = dynamodb.scan_segment(
-            config.table_name, segment, config.total_segments, page_size=config.scan_page_size
+        pages = reporter.pages(
+            dynamodb.scan_segment(
+                config.table_name, segment, config.total_segments, page_size=config.scan_page_size
+            )
         )
         observed = observe((item for page in pages for item in page), schema_config)
         context.log.info(

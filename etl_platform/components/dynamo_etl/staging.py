@@ -20,6 +20,7 @@ from etl_platform.core.s3_layout import s3_uri
 from etl_platform.core.table_spec import TableSpec
 from etl_platform.resources import ObjectStoreResource, WarehouseResource
 
+from ..progress import StepProgress
 from ..run_policy import step_failure_policy
 from . import manifests
 from .metadata import per_second
@@ -54,10 +55,14 @@ def load_segment_staging(
         for spec in specs
         for statement in warehouse_sql.create_table(dialect, schema, spec, primary_key=False)
     ]
+    total = sum(entry["rows"] for entry in manifest["objects"].values())
+    reporter = StepProgress(context, f"staging load of segment {segment} of {day}", "rows", total)
     with warehouse.transaction() as conn:
         warehouse.run_statements(statements, conn=conn)
         loaded = {
-            spec.name: load_table(config, context, warehouse, s3, conn, manifest, spec, schema)
+            spec.name: reporter.tick(
+                load_table(config, context, warehouse, s3, conn, manifest, spec, schema)
+            )
             for spec in specs
         }
     seconds = time.monotonic() - started

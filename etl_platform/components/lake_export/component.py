@@ -14,8 +14,10 @@ Shape of one instance ``I`` (all names derive from it, so two instances never co
   range's days (:mod:`.export`). Every day gets its own ``AssetMaterialization`` and its own check
   evaluations (:mod:`.checks`), so the UI shows per-partition results for ranges too.
 * ``lake_I_daily`` job + schedule (``schedule_cron``, default 02:00 UTC, previous day);
-  ``lake_I_dry_run`` job (run tag ``etl_platform/lake_dry_run=true``, checks not selected);
-  ``lake_I_run_failure_alert`` sensor publishing failures to ``alert_topic_arn`` (when set).
+  ``lake_I_dry_run`` job (run tag ``etl_platform/lake_dry_run=true``, checks not selected).
+  Failed runs reach SNS through the platform's one alert sensor (``components/alerts.py``).
+* Pool ``lake_export/<glue_database>.<table>`` (``components/pools.py``): one export per table
+  at a time, so never two writers of one (table, day).
 
 Why per-partition events rather than ``MaterializeResult``: a single-run backfill step has a
 partition key *range*; a ``MaterializeResult`` there stamps the same metadata on every partition
@@ -41,7 +43,7 @@ from etl_platform.resources import (
 )
 from etl_platform.resources.source_postgres import SourceDatabase
 
-from .. import alerts
+from .. import pools
 from ..config_rules import check_bucket_name, check_cron
 from ..run_policy import step_failure_policy, step_retry_policy
 from . import export, specs
@@ -109,9 +111,6 @@ class LakeExport(dg.Component, dg.Model, dg.Resolvable):
         description="Warn when a day has fewer rows than this fraction of the median of the "
         "7 days before it.",
     )
-    alert_topic_arn: str | None = Field(
-        default=None, description="SNS topic for run failure alerts (no alert sensor if unset)."
-    )
     schedule_cron: str = Field(
         default="0 2 * * *",
         description="When the daily job runs (UTC); it exports the last complete day.",
@@ -173,11 +172,6 @@ class LakeExport(dg.Component, dg.Model, dg.Resolvable):
     def op_name(self, table: LakeTable) -> str:
         return f"lake_{self.instance}_{table.lake_table}"
 
-    def pool(self, table: LakeTable) -> str:
-        """The Dagster pool of one table's export step: give it limit 1 on the instance
-        (``dagster instance concurrency set POOL 1``) for one export per (table, day)."""
-        return f"lake_export:{self.instance}.{table.lake_table}"
-
     @property
     def daily_job_name(self) -> str:
         return f"lake_{self.instance}_daily"
@@ -185,10 +179,6 @@ class LakeExport(dg.Component, dg.Model, dg.Resolvable):
     @property
     def dry_run_job_name(self) -> str:
         return f"lake_{self.instance}_dry_run"
-
-    @property
-    def alert_sensor_name(self) -> str:
-        return f"lake_{self.instance}_run_failure_alert"
 
     def partitions(self) -> dg.DailyPartitionsDefinition:
         return dg.DailyPartitionsDefinition(start_date=self.start_date, timezone="UTC")
@@ -245,7 +235,6 @@ class LakeExport(dg.Component, dg.Model, dg.Resolvable):
             description=f"Dry run of lake {self.instance!r}: logs and observes the days and "
             "source row counts it would export; writes nothing (no S3, no Glue).",
         )
-        sensors = [self.failure_sensor()] if self.alert_topic_arn else []
         return dg.Definitions(
             assets=[
                 *(specs.source_spec(self, t) for t in self.tables),
@@ -253,7 +242,6 @@ class LakeExport(dg.Component, dg.Model, dg.Resolvable):
             ],
             jobs=[daily_job, dry_run_job],
             schedules=[specs.daily_schedule(self, daily_job)],
-            sensors=sensors,
         )
 
     def lake_asset(
@@ -268,7 +256,7 @@ class LakeExport(dg.Component, dg.Model, dg.Resolvable):
             can_subset=True,
             backfill_policy=dg.BackfillPolicy.single_run(),
             retry_policy=step_retry_policy(),
-            pool=self.pool(table),
+            pool=pools.lake_export(self.glue_database, table.lake_table),
         )
         def _lake(
             context: dg.AssetExecutionContext,
@@ -282,23 +270,3 @@ class LakeExport(dg.Component, dg.Model, dg.Resolvable):
             yield from step(component, table, context, config, resources)
 
         return _lake
-
-    # -- alerts ----------------------------------------------------------------------------
-    def failure_message(self, context: dg.RunFailureSensorContext) -> tuple[str, str] | None:
-        """Subject and body of the alert for a failed run of this lake (None: not ours)."""
-        return alerts.failure_message(
-            context,
-            ours=[self.lake_key(t) for t in self.tables],
-            job_names=(self.daily_job_name, self.dry_run_job_name),
-            subject_prefix=f"etl_platform lake {self.instance}",
-            headline=f"Lake export run failed (lake instance {self.instance!r}).",
-        )
-
-    def failure_sensor(self) -> dg.SensorDefinition:
-        return alerts.run_failure_alert_sensor(
-            name=self.alert_sensor_name,
-            description=f"Publishes failed runs of lake {self.instance!r} (run id, assets, "
-            f"partition, error) to SNS {self.alert_topic_arn}.",
-            topic_arn=self.alert_topic_arn,
-            message=self.failure_message,
-        )

@@ -10,8 +10,8 @@ parts deleted (the previous export's, a killed export's, parts of the older flat
 A run killed or failed before the flip leaves the previous export registered and whole; its
 own parts stay unregistered under their prefix until the next successful export of the day
 deletes them. One export per (table, day) at a time is the asset's pool
-(``lake_export:INSTANCE.TABLE``); the listing before the flip also refuses to register an
-export whose parts someone deleted.
+(``lake_export/GLUE_DATABASE.TABLE``, exclusive by the instance's default pool limit); the
+listing before the flip also refuses to register an export whose parts someone deleted.
 """
 
 from __future__ import annotations

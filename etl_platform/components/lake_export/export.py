@@ -28,15 +28,16 @@ from etl_platform.core import lake, s3_layout
 from etl_platform.resources import CatalogResource, ObjectStoreResource, SourcePostgresResource
 from etl_platform.resources.source_postgres import SourceDatabase
 
+from ..progress import StepProgress
 from . import checks, day_export, day_publish
 from .materialization import MeasuringSink, day_metadata
 
 if TYPE_CHECKING:
     from .component import LakeExport, LakeTable
 
-PROGRESS_LOG_SECONDS = 30.0
 DRY_RUN_TAG = "etl_platform/lake_dry_run"
 PARQUET_CONTENT_TYPE = "application/vnd.apache.parquet"
+PROGRESS_LOG_SECONDS = 30.0
 
 LakeEvent = dg.AssetMaterialization | dg.AssetObservation | dg.AssetCheckEvaluation
 
@@ -150,18 +151,8 @@ def _export_or_find(
 
 
 def _progress_logger(run: TableRun, day: date, started: float) -> Callable[[int], None]:
-    last_log = [started]
-
-    def progress(rows: int) -> None:
-        now = time.monotonic()
-        if now - last_log[0] >= PROGRESS_LOG_SECONDS:
-            last_log[0] = now
-            run.context.log.info(
-                f"{run.table.name} {day}: {rows} rows so far "
-                f"({rows / max(now - started, 1e-9):.0f} rows/s)"
-            )
-
-    return progress
+    what = f"export of {run.table.name} {day}"
+    return StepProgress(run.context, what, "rows", interval_s=PROGRESS_LOG_SECONDS).at
 
 
 def export_one_day(

@@ -19,9 +19,10 @@ import re
 from typing import Any, Literal
 
 import dagster as dg
-from dagster._utils.schedules import is_valid_cron_string
 from pydantic import Field, field_validator, model_validator
 
+from etl_platform.components import pools
+from etl_platform.components.config_rules import check_bucket_name, check_cron
 from etl_platform.components.run_policy import step_retry_policy
 from etl_platform.core.scrub import RuleError, ScrubRules, parse_rules
 from etl_platform.resources import ObjectStoreResource, PgToolsResource, QueueResource
@@ -38,7 +39,6 @@ from .sensor import (
 )
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
-_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _QUEUE = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
 _ENV = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 
@@ -74,6 +74,9 @@ class PostgresDumpPipeline(dg.Component, dg.Model, dg.Resolvable):
         default=30, ge=1, le=43200, description="When a bad message is received again (-> DLQ)."
     )
 
+    _buckets = field_validator("extract_bucket", "load_bucket")(check_bucket_name)
+    _crons = field_validator("dump_schedule_cron", "reconcile_cron")(check_cron)
+
     @field_validator("scrub_rules")
     @classmethod
     def _rules(cls, value: dict[str, Any]) -> dict[str, Any]:
@@ -87,8 +90,6 @@ class PostgresDumpPipeline(dg.Component, dg.Model, dg.Resolvable):
     def _names(self) -> "PostgresDumpPipeline":
         checks = [
             ("instance", self.instance, _NAME),
-            ("extract_bucket", self.extract_bucket, _BUCKET),
-            ("load_bucket", self.load_bucket, _BUCKET),
             ("queue_name", self.queue_name, _QUEUE),
             ("dlq_name", self.dlq_name, _QUEUE),
             ("source_dsn_env", self.source_dsn_env, _ENV),
@@ -98,10 +99,6 @@ class PostgresDumpPipeline(dg.Component, dg.Model, dg.Resolvable):
         for field, value, pattern in checks:
             if not pattern.match(value):
                 raise ValueError(f"{field} {value!r} is not a valid name")
-        for field in ("dump_schedule_cron", "reconcile_cron"):
-            cron = getattr(self, field)
-            if cron is not None and not is_valid_cron_string(cron):
-                raise ValueError(f"{field} {cron!r} is not a cron string")
         return self
 
     # -- names and settings ------------------------------------------------------------------
@@ -172,7 +169,12 @@ class PostgresDumpPipeline(dg.Component, dg.Model, dg.Resolvable):
         common = {"partitions_def": dumps, "group_name": self.name}
         raw_key, clean_key = self.key("s3", "raw_dump"), self.key("s3", "clean_dump")
 
-        @dg.asset(key=raw_key, deps=[self.key("postgres", "source")], **common)
+        @dg.asset(
+            key=raw_key,
+            deps=[self.key("postgres", "source")],
+            pool=pools.SOURCE_POSTGRES,
+            **common,
+        )
         def raw_dump(
             context: dg.AssetExecutionContext, s3: ObjectStoreResource, pg_tools: PgToolsResource
         ) -> dg.MaterializeResult:
@@ -183,7 +185,7 @@ class PostgresDumpPipeline(dg.Component, dg.Model, dg.Resolvable):
         @dg.asset(
             key=clean_key,
             deps=[raw_key],
-            pool=f"{self.name}_scrub",
+            pool=pools.dump_scrub(self.instance),
             retry_policy=step_retry_policy(),
             **common,
         )
@@ -204,7 +206,7 @@ class PostgresDumpPipeline(dg.Component, dg.Model, dg.Resolvable):
         @dg.asset(
             key=self.key("postgres", "target"),
             deps=[clean_key],
-            pool=f"{self.name}_restore",
+            pool=pools.database_restore(self.target_dsn_env),
             retry_policy=step_retry_policy(),
             **common,
         )
