@@ -60,6 +60,12 @@ def cmd_dev(args: argparse.Namespace) -> int:
     if repo_yaml.exists() and not (dagster_home / "dagster.yaml").exists():
         (dagster_home / "dagster.yaml").write_text(repo_yaml.read_text())
     env = {**os.environ, "DAGSTER_HOME": str(dagster_home)}
+    # Pools default to a limit of 1 (per-target publish pools); the shared staging pool is wider.
+    subprocess.run(
+        [sys.executable, "-m", "dagster", "instance", "concurrency", "set", "warehouse", "4"],
+        env=env,
+        check=False,
+    )
     # Its own process group: `dagster dev` ignores signals from a script and leaves children
     # running when killed alone, so the whole group is stopped.
     ui = subprocess.Popen(

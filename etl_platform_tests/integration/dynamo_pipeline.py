@@ -107,7 +107,8 @@ def component_attributes(component: DynamoTableEtl) -> dict[str, Any]:
 
 
 def materialize_main(argv: list[str] | None = None) -> None:
-    """Entry point of a separate process: ``ATTRIBUTES_JSON ASSET [DAY [SEGMENT]]``.
+    """Entry point of a separate process: ``ATTRIBUTES_JSON ASSET [DAY [SEGMENT]]`` (ASSET
+    ``rollback`` runs the rollback job instead).
 
     Builds the same component with ``dg.component_defs`` and the platform resources from the
     inherited environment and materializes one asset partition on an ephemeral instance."""
@@ -116,6 +117,10 @@ def materialize_main(argv: list[str] | None = None) -> None:
     asset = args[1]
     with dg.DagsterInstance.ephemeral() as instance:
         pipeline = Pipeline(component, instance)
+        if asset == "rollback":
+            job = pipeline.defs.get_job_def(f"{component.group}_rollback_publish")
+            assert job.execute_in_process(instance=instance).success
+            return
         partition: Any = None
         if len(args) == 4:
             partition = pipeline.segment_key(args[2], int(args[3]))

@@ -371,6 +371,12 @@ def test_two_publishes_of_the_same_target_at_once_both_succeed_one_after_the_oth
             # one whole version per schema: 100 + 100 rows of v1 or 125 + 125 of v2
             assert versions in ({("v1", 100)}, {("v2", 125)}), f"{schema}: {versions}"
             tags[schema] = versions.pop()[0]
+            marker = conn.execute(
+                sql.SQL("SELECT partition_date::text FROM {}").format(
+                    sql.Identifier(schema, "_etl_publish")
+                )
+            ).fetchone()[0]
+            assert marker == {"v1": days[0], "v2": days[1]}[tags[schema]], schema
     # whichever finished first, the newer date is what readers see
     assert tags[target] == "v2"
     assert tags.get(f"{target}__previous", "v1") == "v1"

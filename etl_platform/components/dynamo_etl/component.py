@@ -127,6 +127,14 @@ class DynamoTableEtl(dg.Component, dg.Model, dg.Resolvable):
     def group(self) -> str:
         return f"dynamodb_{self.instance}"
 
+    @property
+    def publish_pool(self) -> str:
+        """The Dagster pool of this target's publish and rollback: ``warehouse_publish:<target>``.
+        Every pool without an explicit limit has the instance's ``pools.default_limit`` of 1
+        (``dagster.yaml``, ``deploy/dagster.yaml``), so one publish or rollback of a target
+        runs at a time; the publish lock guards runs outside Dagster's pools too."""
+        return f"warehouse_publish:{self.target_schema}"
+
     def partition_bound_note(self) -> str | None:
         """A warning line when days × segments passes Dagster's practical partition bound
         within the horizon (see :func:`validation.partition_bound_note`), else None."""
@@ -222,7 +230,7 @@ class DynamoTableEtl(dg.Component, dg.Model, dg.Resolvable):
             kinds={warehouse_kind},
             deps=[dg.AssetDep(staging_key, partition_mapping=by_date)],
             check_specs=checks.publish_check_specs(published_key),
-            pool="warehouse",
+            pool=self.publish_pool,
             backfill_policy=dg.BackfillPolicy.multi_run(1),
             description=_doc(publish.publish_date),
             automation_condition=dg.AutomationCondition.eager(),
@@ -260,7 +268,9 @@ class DynamoTableEtl(dg.Component, dg.Model, dg.Resolvable):
 
     def rollback_job(self) -> dg.JobDefinition:
         @dg.op(
-            name=f"{self.group}_rollback_publish_op", description=_doc(rollback.rollback_publish)
+            name=f"{self.group}_rollback_publish_op",
+            description=_doc(rollback.rollback_publish),
+            pool=self.publish_pool,
         )
         def rollback_publish(context: OpExecutionContext, warehouse: WarehouseResource) -> None:
             rollback.rollback_publish(self, context, warehouse)
