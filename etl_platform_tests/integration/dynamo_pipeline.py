@@ -16,7 +16,7 @@ from psycopg import sql
 
 from etl_platform.components.dynamo_etl import DynamoTableEtl
 from etl_platform.core import s3_layout
-from etl_platform.core.warehouse import PUBLISH_MARKER_TABLE
+from etl_platform.core.warehouse import PUBLISH_MARKER_TABLE, STAGING_RECORD_TABLE
 from etl_platform.resources import platform_resources
 
 DAY = "2026-11-02"
@@ -179,15 +179,15 @@ def segment_objects(
 
 
 def schema_rows(dsn: str, schema: str) -> dict[str, list[tuple[Any, ...]]]:
-    """Every data table of a warehouse schema (not the publish marker) with its rows as
-    sorted text tuples."""
+    """Every data table of a warehouse schema (not the publish marker or staging record) with
+    its rows as sorted text tuples."""
     with psycopg.connect(dsn) as conn:
         tables = [
             r[0]
             for r in conn.execute(
                 "SELECT table_name FROM information_schema.tables "
-                "WHERE table_schema = %s AND table_name <> %s",
-                (schema, PUBLISH_MARKER_TABLE),
+                "WHERE table_schema = %s AND table_name <> ALL(%s)",
+                (schema, [PUBLISH_MARKER_TABLE, STAGING_RECORD_TABLE]),
             )
         ]
         out = {}
