@@ -57,6 +57,7 @@ def definitions_snapshot(loaded: dg.Definitions) -> dict[str, Any]:
             "partitions": _partitions(node.partitions_def),
             "deps": sorted(k.to_user_string() for k in node.parent_keys),
             "checks": sorted(c.name for c in node.check_keys),
+            "pools": sorted(node.pools or ()),
         }
     repo = loaded.get_repository_def()
     return {
