@@ -1,11 +1,10 @@
 """Every S3 key the platform writes, and the one ``s3://`` URI helper pair.
 
-Keys are deterministic, so a re-run overwrites what an earlier run wrote.
-
-DynamoDB pipeline: ``PREFIX/INSTANCE/date=YYYY-MM-DD/segment=NNNN/TABLE.csv.gz`` for segment
-extracts, with a ``_manifest.json`` written last (its presence means the segment's CSVs are
-complete), and ``PREFIX/INSTANCE/v<fingerprint>.json`` plus ``latest.json`` for the data-schema
-cache.
+DynamoDB pipeline: each extract of a segment writes under a run-unique prefix
+``PREFIX/INSTANCE/date=YYYY-MM-DD/segment=NNNN/extract=<id>/TABLE.csv.gz``; the segment's
+``_manifest.json`` (written last, in one PUT) is the only pointer to the current extract, so a
+load that read the old manifest keeps reading complete old objects. The data-schema cache is
+``PREFIX/INSTANCE/v<fingerprint>.json`` plus a ``latest.json`` pointer.
 
 Parquet lake: ``PREFIX/TABLE/year=YYYY/month=MM/day=DD/run=EXPORT_ID/part-NNNNN.parquet``
 (Hive-style partition directories, zero-padded values). Every export of a day writes under a
@@ -19,7 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 
 # Bucket naming rules (general purpose buckets):
 # https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html
@@ -27,6 +26,7 @@ _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _IP_ADDRESS = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
 _BUCKET_RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
 _BUCKET_RESERVED_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
+_DATE_FOLDER = re.compile(r"date=(\d{4}-\d{2}-\d{2})/?$")
 _PART_NAME = re.compile(r"^part-(\d{5,})\.parquet$")
 _EXPORT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 PARTITION_KEYS = ("year", "month", "day")
@@ -82,21 +82,98 @@ def _join(*parts: str) -> str:
 # DynamoDB pipeline
 
 
+def dynamo_instance_prefix(prefix: str, instance: str) -> str:
+    """``PREFIX/INSTANCE/``: every extract of one DynamoDB instance (one ``date=`` folder each)."""
+    return _join(prefix, instance) + "/"
+
+
+def extract_date_prefix(prefix: str, instance: str, day: date) -> str:
+    """``PREFIX/INSTANCE/date=YYYY-MM-DD/``: every segment extract of one date."""
+    return dynamo_instance_prefix(prefix, instance) + f"date={day.isoformat()}/"
+
+
+def expired_extract_keys(
+    keys: Iterable[str], instance_prefix: str, live: date, keep_days: int
+) -> list[str]:
+    """Keys under ``instance_prefix`` (:func:`dynamo_instance_prefix`) in ``date=`` folders
+    ``keep_days`` or more days before ``live``: the extracts retention deletes (with
+    ``keep_days=2`` and live 11-05, the folders of 11-04 and 11-05 stay). Keys outside a date
+    folder are never returned."""
+    if keep_days < 1:
+        raise ValueError(f"keep_extract_days must be at least 1, got {keep_days}")
+    oldest_kept = live - timedelta(days=keep_days - 1)
+    expired = []
+    for key in keys:
+        if not key.startswith(instance_prefix):
+            continue
+        folder = key[len(instance_prefix) :].split("/", 1)[0] + "/"
+        day = date_of_extract_prefix(folder)
+        if day is not None and day < oldest_kept:
+            expired.append(key)
+    return sorted(expired)
+
+
+def date_of_extract_prefix(prefix: str) -> date | None:
+    """The date of a ``.../date=YYYY-MM-DD/`` prefix (as listed with ``Delimiter='/'``), or
+    None when the last folder is not a date folder."""
+    match = _DATE_FOLDER.search(prefix)
+    if match is None:
+        return None
+    try:
+        return date.fromisoformat(match.group(1))
+    except ValueError:
+        return None
+
+
 def segment_prefix(prefix: str, instance: str, day: date, segment: int) -> str:
-    return _join(prefix, instance, f"date={day.isoformat()}", f"segment={segment:04d}") + "/"
+    return extract_date_prefix(prefix, instance, day) + f"segment={segment:04d}/"
 
 
-def segment_csv_key(prefix: str, instance: str, day: date, segment: int, table: str) -> str:
-    return segment_prefix(prefix, instance, day, segment) + f"{table}.csv.gz"
+def extract_id(started: datetime, run_id: str) -> str:
+    """A run-unique extract id that sorts by start time: ``YYYYMMDDTHHMMSSffffffZ-<run8>``."""
+    stamp = started.astimezone(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    run = re.sub(r"[^0-9a-z]", "", run_id.lower())[:8] or "run"
+    return f"{stamp}-{run}"
+
+
+def segment_extract_prefix(
+    prefix: str, instance: str, day: date, segment: int, extract: str
+) -> str:
+    """Where one extract of a segment writes: ``.../segment=NNNN/extract=<id>/``. Each run
+    writes its own prefix; the segment manifest is the only pointer to the current one."""
+    if not extract or "/" in extract:
+        raise ValueError(f"invalid extract id for an S3 key: {extract!r}")
+    return segment_prefix(prefix, instance, day, segment) + f"extract={extract}/"
+
+
+def segment_csv_key(
+    prefix: str, instance: str, day: date, segment: int, extract: str, table: str
+) -> str:
+    return segment_extract_prefix(prefix, instance, day, segment, extract) + f"{table}.csv.gz"
 
 
 def segment_manifest_key(prefix: str, instance: str, day: date, segment: int) -> str:
+    """The segment's manifest: the one pointer to its current extract, replaced in one PUT."""
     return segment_prefix(prefix, instance, day, segment) + "_manifest.json"
 
 
-def copy_manifest_key(prefix: str, instance: str, day: date, segment: int, table: str) -> str:
-    """The Redshift COPY manifest listing one table's CSV objects of one segment."""
-    return segment_prefix(prefix, instance, day, segment) + f"_copy/{table}.manifest"
+def copy_manifest_key(
+    prefix: str, instance: str, day: date, segment: int, extract: str, table: str
+) -> str:
+    """The Redshift COPY manifest listing one table's CSV objects of one extract."""
+    return (
+        segment_extract_prefix(prefix, instance, day, segment, extract) + f"_copy/{table}.manifest"
+    )
+
+
+def superseded_extract_keys(
+    listed: Iterable[str], segment_folder: str, keep: Iterable[str]
+) -> list[str]:
+    """Keys under a segment folder that belong to no extract in ``keep`` (ids), and are not
+    the manifest: what to delete once the manifest points at a newer extract."""
+    kept = tuple(f"{segment_folder}extract={e}/" for e in keep)
+    manifest = f"{segment_folder}_manifest.json"
+    return sorted(k for k in listed if k != manifest and not k.startswith(kept))
 
 
 def data_schema_version_key(prefix: str, instance: str, fingerprint: str) -> str:

@@ -110,3 +110,31 @@ class ObjectStoreResource(S3Resource):
             batch = [{"Key": k} for k in keys[start : start + 1000]]
             with naming_aws_settings(f"s3 delete in {bucket!r}", self.endpoint_url):
                 client.delete_objects(Bucket=bucket, Delete={"Objects": batch, "Quiet": True})
+
+    def get_bytes_and_etag(self, bucket: str, key: str) -> tuple[bytes | None, str | None]:
+        """The whole object and its ETag, or ``(None, None)`` when it does not exist: read a
+        pointer before replacing it with :meth:`put_bytes_if_unchanged`."""
+        client = self.client()
+        with naming_aws_settings(f"s3 get {s3_uri(bucket, key)}", self.endpoint_url):
+            try:
+                response = client.get_object(Bucket=bucket, Key=key)
+            except client.exceptions.NoSuchKey:
+                return None, None
+            return response["Body"].read(), response["ETag"]
+
+    def put_bytes_if_unchanged(self, data: bytes, bucket: str, key: str, etag: str | None) -> bool:
+        """Replace the object only if it still has ``etag`` (``None``: only if it does not
+        exist), with S3's conditional write (``If-Match`` / ``If-None-Match: *``). False when
+        another writer replaced it first (412 Precondition Failed, or 409 for a concurrent
+        conditional write): read it again and retry."""
+        condition = {"IfNoneMatch": "*"} if etag is None else {"IfMatch": etag}
+        client = self.client()
+        with naming_aws_settings(f"s3 put {s3_uri(bucket, key)}", self.endpoint_url):
+            try:
+                client.put_object(Bucket=bucket, Key=key, Body=data, **condition)
+            except client.exceptions.ClientError as exc:
+                code = exc.response.get("Error", {}).get("Code")
+                if code in ("PreconditionFailed", "ConditionalRequestConflict"):
+                    return False
+                raise
+        return True

@@ -32,6 +32,9 @@ UNMODELLED = {
     "ALTER SCHEMA": "sqlglot models ALTER TABLE/VIEW only, not ALTER SCHEMA ... RENAME TO",
     # LOCK [ TABLE ] table_name: https://docs.aws.amazon.com/redshift/latest/dg/r_LOCK.html
     "LOCK TABLE": "sqlglot has no LOCK statement",
+    # GRANT { SELECT | ... } ON ALL TABLES IN SCHEMA schema_name TO ROLE role_name:
+    # https://docs.aws.amazon.com/redshift/latest/dg/r_GRANT.html
+    "GRANT": "sqlglot models GRANT ... ON <object>, not ON ALL TABLES IN SCHEMA",
 }
 
 KINDS = TableSpec(
@@ -157,6 +160,19 @@ def statements() -> list[tuple[str, sql.Composable, type[exp.Expression]]]:
     add("insert_publish_marker", [w.insert_publish_marker(RS, "an__new")], exp.Insert)
     add("publish_marker_exists_query", [w.publish_marker_exists_query(RS)], exp.Select)
     add("publish_marker_query", [w.publish_marker_query(RS, "an")], exp.Select)
+    add(
+        "grant_statements",
+        w.grant_statements(RS, "an__new", {"reader": ["select"], "loader": ["INSERT", "DELETE"]}),
+        exp.Grant,
+        exp.Command,
+        exp.Grant,
+        exp.Command,
+    )
+    staged = w.staging_schema_name("an", "20261101_0001")
+    add("create_staging_record", w.create_staging_record(RS, staged), exp.Create, exp.Insert)
+    add("staging_record_query", [w.staging_record_query(RS, staged)], exp.Select)
+    add("staging_schemas_query", [w.staging_schemas_query(RS, "an")], exp.Select)
+    add("table_exists_query", [w.table_exists_query(RS)], exp.Select)
     lock_schema = w.publish_lock_schema_name("an")
     add(
         "lock_table_setup_statements",

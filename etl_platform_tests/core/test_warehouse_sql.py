@@ -639,3 +639,42 @@ def test_recreate_owned_schema_drops_then_creates_and_refuses_foreign_schemas():
     assert create.as_string(None) == 'CREATE SCHEMA IF NOT EXISTS "pub__new"'
     with pytest.raises(ValueError):
         recreate_owned_schema(Dialect.POSTGRES, "public")
+
+
+# -- grants and staging retention (issue 8 points 6 and 7) -----------------------------------
+
+
+def test_grant_statements_grant_usage_and_table_privileges_per_role():
+    text = [
+        s.as_string(None)
+        for s in w.grant_statements("postgres", "an__new", {"reader": ["select", "SELECT"]})
+    ]
+    assert text == [
+        'GRANT USAGE ON SCHEMA "an__new" TO "reader"',
+        'GRANT SELECT ON ALL TABLES IN SCHEMA "an__new" TO "reader"',
+    ]
+    redshift = w.grant_statements("redshift", "an__new", {"reader": ["SELECT"]})
+    assert redshift[1].as_string(None).endswith('TO ROLE "reader"')
+    with pytest.raises(ValueError, match="'reader'.*DROP"):
+        w.grant_statements("postgres", "an__new", {"reader": ["DROP"]})
+    with pytest.raises(ValueError, match="Reader"):
+        w.grant_statements("redshift", "an__new", {"Reader": ["SELECT"]})
+
+
+def test_expired_staging_schemas_keep_the_latest_days_of_their_own_target():
+    from datetime import date
+
+    names = [
+        "an__staging__20261101_0000",
+        "an__staging__20261103_0001",
+        "an__staging__20261104_0000",
+        "an__staging__20261105_0000",
+        "an__staging__20261399_0000",  # not a date
+        "another__staging__20261101_0000",  # another target
+        "an__previous",
+    ]
+    expired = w.expired_staging_schemas(names, "an", date(2026, 11, 5), keep_days=2)
+    assert expired == ["an__staging__20261101_0000", "an__staging__20261103_0001"]
+    assert w.staging_prefix_pattern("a_b") == "a\\_b\\_\\_staging\\_\\_%"
+    with pytest.raises(ValueError, match="keep_staging_days"):
+        w.expired_staging_schemas(names, "an", date(2026, 11, 5), keep_days=0)

@@ -16,7 +16,7 @@ from psycopg import sql
 
 from etl_platform.components.dynamo_etl import DynamoTableEtl
 from etl_platform.core import s3_layout
-from etl_platform.core.warehouse import PUBLISH_MARKER_TABLE
+from etl_platform.core.warehouse import PUBLISH_MARKER_TABLE, STAGING_RECORD_TABLE
 from etl_platform.resources import platform_resources
 
 DAY = "2026-11-02"
@@ -107,7 +107,8 @@ def component_attributes(component: DynamoTableEtl) -> dict[str, Any]:
 
 
 def materialize_main(argv: list[str] | None = None) -> None:
-    """Entry point of a separate process: ``ATTRIBUTES_JSON ASSET [DAY [SEGMENT]]``.
+    """Entry point of a separate process: ``ATTRIBUTES_JSON ASSET [DAY [SEGMENT]]`` (ASSET
+    ``rollback`` runs the rollback job instead).
 
     Builds the same component with ``dg.component_defs`` and the platform resources from the
     inherited environment and materializes one asset partition on an ephemeral instance."""
@@ -116,6 +117,10 @@ def materialize_main(argv: list[str] | None = None) -> None:
     asset = args[1]
     with dg.DagsterInstance.ephemeral() as instance:
         pipeline = Pipeline(component, instance)
+        if asset == "rollback":
+            job = pipeline.defs.get_job_def(f"{component.group}_rollback_publish")
+            assert job.execute_in_process(instance=instance).success
+            return
         partition: Any = None
         if len(args) == 4:
             partition = pipeline.segment_key(args[2], int(args[3]))
@@ -174,15 +179,15 @@ def segment_objects(
 
 
 def schema_rows(dsn: str, schema: str) -> dict[str, list[tuple[Any, ...]]]:
-    """Every data table of a warehouse schema (not the publish marker) with its rows as
-    sorted text tuples."""
+    """Every data table of a warehouse schema (not the publish marker or staging record) with
+    its rows as sorted text tuples."""
     with psycopg.connect(dsn) as conn:
         tables = [
             r[0]
             for r in conn.execute(
                 "SELECT table_name FROM information_schema.tables "
-                "WHERE table_schema = %s AND table_name <> %s",
-                (schema, PUBLISH_MARKER_TABLE),
+                "WHERE table_schema = %s AND table_name <> ALL(%s)",
+                (schema, [PUBLISH_MARKER_TABLE, STAGING_RECORD_TABLE]),
             )
         ]
         out = {}

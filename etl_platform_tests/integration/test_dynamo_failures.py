@@ -139,26 +139,33 @@ def test_segment_extract_killed_mid_upload_reruns_to_identical_objects_and_rows(
     assert process.returncode == -signal.SIGKILL
 
     interrupted = segment_objects(component, DAY, 0)
-    assert manifest_key not in interrupted, "killed too late: the re-run had finished"
+    # the killed run wrote under its own extract prefix: the manifest still points, unchanged,
+    # at the complete earlier extract, whose objects are untouched
+    assert interrupted[manifest_key][0] == baseline[manifest_key][0]
+    assert all(interrupted[k][0] == baseline[k][0] for k in csv_keys)
     rewritten = sorted(k for k, (_, modified) in interrupted.items() if modified > written)
-    assert first in rewritten
-    assert set(rewritten) < set(csv_keys), "killed too late: every CSV was rewritten"
+    assert first in rewritten and not set(rewritten) & set(baseline)
 
-    refused = pipeline.materialize("staging", key, raise_on_error=False)
-    assert not refused.success
-    assert "_manifest.json" in failure_text(refused)
-    assert "no extract manifest" in failure_text(refused)
-    assert schema_rows(dsn, staging_schema) == baseline_rows  # the refused load changed nothing
+    reloaded = pipeline.materialize("staging", key)  # loads the complete earlier extract
+    assert reloaded.success
+    assert schema_rows(dsn, staging_schema) == baseline_rows
 
     pipeline.materialize("segment_csv", key)
     pipeline.materialize("staging", key)
     rerun = segment_objects(component, DAY, 0)
-    assert sorted(rerun) == sorted(baseline)
-    for k in csv_keys:
-        assert rerun[k][0] == baseline[k][0], f"{k} differs from the uninterrupted run"
     manifests = [json.loads(objs[manifest_key][0]) for objs in (baseline, rerun)]
+    assert manifests[1]["extract_id"] != manifests[0]["extract_id"]
+    # the killed run's partial objects are gone; the replaced extract is kept for one more run
+    assert not set(rewritten) & set(rerun)
+    rerun_csv = sorted(k for k in rerun if k.endswith(".csv.gz") and k not in baseline)
+    assert [k.rsplit("/", 1)[1] for k in rerun_csv] == [k.rsplit("/", 1)[1] for k in csv_keys]
+    for new, old in zip(rerun_csv, csv_keys, strict=True):
+        assert rerun[new][0] == baseline[old][0], f"{new} differs from the uninterrupted run"
     for manifest in manifests:
-        manifest.pop("extracted_at")
+        for field in ("extracted_at", "extract_id"):
+            manifest.pop(field)
+        for entry in manifest["objects"].values():
+            entry.pop("uri")
     assert manifests[0] == manifests[1]
     assert schema_rows(dsn, staging_schema) == baseline_rows
 
@@ -371,6 +378,12 @@ def test_two_publishes_of_the_same_target_at_once_both_succeed_one_after_the_oth
             # one whole version per schema: 100 + 100 rows of v1 or 125 + 125 of v2
             assert versions in ({("v1", 100)}, {("v2", 125)}), f"{schema}: {versions}"
             tags[schema] = versions.pop()[0]
+            marker = conn.execute(
+                sql.SQL("SELECT partition_date::text FROM {}").format(
+                    sql.Identifier(schema, "_etl_publish")
+                )
+            ).fetchone()[0]
+            assert marker == {"v1": days[0], "v2": days[1]}[tags[schema]], schema
     # whichever finished first, the newer date is what readers see
     assert tags[target] == "v2"
     assert tags.get(f"{target}__previous", "v1") == "v1"

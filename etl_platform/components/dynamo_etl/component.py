@@ -30,6 +30,7 @@ from .validation import (
     DYNAMODB_MAX_SEGMENTS,
     PartitionBoundWarning,
     check_attribute_name,
+    check_grants,
     check_instance_name,
     check_published_schema,
     check_schema_name,
@@ -97,6 +98,25 @@ class DynamoTableEtl(dg.Component, dg.Model, dg.Resolvable):
         "staging and publish follow automatically.",
     )
 
+    grants: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Warehouse role → table privileges (SELECT, INSERT, UPDATE, DELETE, "
+        "REFERENCES, TRUNCATE) given on every published version inside the swap, with USAGE "
+        "on the schema; on Redshift the roles are Redshift roles (GRANT ... TO ROLE).",
+    )
+    keep_staging_days: int = Field(
+        default=7,
+        ge=1,
+        description="After a publish, staging schemas of dates this many days or more before "
+        "the live date are dropped.",
+    )
+    keep_extract_days: int | None = Field(
+        default=None,
+        ge=1,
+        description="After a publish, S3 extracts of dates this many days or more before the "
+        "live date are deleted (default: keep_staging_days).",
+    )
+
     # -- load-time validation (no I/O) -----------------------------------------------------
     # String rules run at load (`dg check defs`): a string field also accepts a template in
     # the YAML schema, so `dg check yaml` can only check numbers and shapes.
@@ -108,6 +128,7 @@ class DynamoTableEtl(dg.Component, dg.Model, dg.Resolvable):
     )
     _start = field_validator("start_date")(check_start_date)
     _crons = field_validator("schema_refresh_cron", "daily_extract_cron")(check_cron)
+    _grants = field_validator("grants")(check_grants)
 
     @model_validator(mode="after")
     def _warehouse_names_and_partition_bound(self) -> "DynamoTableEtl":
@@ -126,6 +147,11 @@ class DynamoTableEtl(dg.Component, dg.Model, dg.Resolvable):
     @property
     def group(self) -> str:
         return f"dynamodb_{self.instance}"
+
+    @property
+    def extract_retention_days(self) -> int:
+        """Days of S3 extracts kept: ``keep_extract_days``, else ``keep_staging_days``."""
+        return self.keep_extract_days or self.keep_staging_days
 
     def partition_bound_note(self) -> str | None:
         """A warning line when days × segments passes Dagster's practical partition bound

@@ -1,10 +1,10 @@
 """Step: extract one scan segment to S3 (runbook: "scan segment N, write its CSVs, upload").
 
 The segment's items are transformed with the cached data-schemas into one gzip CSV per
-warehouse table (local temp files); then the old manifest is withdrawn, the CSVs uploaded
-under deterministic keys, stale objects of an earlier run removed, and the new manifest written
-last. A terminal error anywhere fails the step once: no retry rescans the segment into the same
-wall.
+warehouse table (local temp files), uploaded under a prefix of this run's own (its extract id);
+the segment manifest, the only pointer to the current extract, is replaced last, and objects of
+older extracts are removed after it flips. A terminal error anywhere fails the step once: no
+retry rescans the segment into the same wall.
 """
 
 from __future__ import annotations
@@ -50,9 +50,10 @@ def extract_segment_csv(
     segment: int,
 ) -> dg.MaterializeResult:
     """One parallel-scan segment of the table, transformed with the cached data-schemas
-    into one gzip CSV per warehouse table on S3. Keys are deterministic per
-    (date, segment): a re-run replaces the objects, never adds to them. A manifest
-    written last lists the objects, their row counts and the data-schema used."""
+    into one gzip CSV per warehouse table on S3, under a prefix of the run's own. The
+    segment manifest, replaced last, points at it: it lists the objects, their row
+    counts, the extract id and the data-schema used. A load reading the previous extract
+    keeps reading complete objects; older extracts are removed."""
     started = time.monotonic()
     schema_set = schema_cache.load_latest(config, s3)
     if schema_set is None:
@@ -61,20 +62,24 @@ def extract_segment_csv(
             f"{config.key('dynamodb', 'data_schemas').to_user_string()} first",
             allow_retries=False,
         )
+    extract = s3_layout.extract_id(datetime.now(UTC), context.run_id)
     with tempfile.TemporaryDirectory(prefix="segment_csv_") as tmp:
         result = scan_to_files(config, context, dynamodb, schema_set, day, segment, Path(tmp))
-        # Until the new manifest is written the segment has none: staging refuses a segment
-        # whose objects are being replaced instead of loading a mix of old and new ones.
-        manifests.withdraw(config, s3, day, segment)
-        objects = upload_tables(config, s3, result, day, segment, Path(tmp))
-    stale = remove_stale_objects(config, s3, day, segment, objects)
+        objects = upload_tables(config, s3, result, day, segment, extract, Path(tmp))
     if result.evolved:
         widen_cached_schema(config, context, s3, schema_set, result, day, segment)
+    replaced = manifests.read_if_present(config, s3, day, segment)
     manifest_uri = manifests.write(
-        config, s3, day, segment, segment_manifest(config, result, day, segment, objects)
+        config, s3, day, segment, segment_manifest(config, result, day, segment, extract, objects)
     )
+    # The manifest now points at this extract. Objects of older extracts go, except the one
+    # just replaced: a staging load that read the old manifest a moment ago may be reading it.
+    keep = [extract] + ([replaced["extract_id"]] if replaced and "extract_id" in replaced else [])
+    stale = remove_superseded_extracts(config, s3, day, segment, keep)
     seconds = time.monotonic() - started
-    prefix = s3_layout.segment_prefix(config.data_prefix, config.instance, day, segment)
+    prefix = s3_layout.segment_extract_prefix(
+        config.data_prefix, config.instance, day, segment, extract
+    )
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": result.rows,
@@ -85,6 +90,7 @@ def extract_segment_csv(
             "csv_bytes": sum(o["csv_bytes"] for o in objects.values()),
             "s3_prefix": dg.MetadataValue.path(s3_uri(config.data_bucket, prefix)),
             "manifest_uri": dg.MetadataValue.path(manifest_uri),
+            "extract_id": extract,
             "data_schema_fingerprint": result.schema_set.fingerprint,
             "data_schema_evolved": result.evolved,
             "scan_passes": result.passes,
@@ -143,12 +149,15 @@ def upload_tables(
     result: SegmentExtract,
     day: date,
     segment: int,
+    extract: str,
     directory: Path,
 ) -> dict[str, dict[str, Any]]:
-    """Upload each table's CSV to its deterministic key; the manifest's ``objects`` entry."""
+    """Upload each table's CSV under this extract's own prefix; the manifest's ``objects``."""
     objects: dict[str, dict[str, Any]] = {}
     for table, output in sorted(result.tables.items()):
-        key = s3_layout.segment_csv_key(config.data_prefix, config.instance, day, segment, table)
+        key = s3_layout.segment_csv_key(
+            config.data_prefix, config.instance, day, segment, extract, table
+        )
         with open(directory / f"{table}.csv.gz", "rb") as body:
             s3.upload_stream(body, config.data_bucket, key, "application/gzip")
         objects[table] = {
@@ -160,22 +169,14 @@ def upload_tables(
     return objects
 
 
-def remove_stale_objects(
-    config: DynamoTableEtl,
-    s3: ObjectStoreResource,
-    day: date,
-    segment: int,
-    objects: dict[str, dict[str, Any]],
+def remove_superseded_extracts(
+    config: DynamoTableEtl, s3: ObjectStoreResource, day: date, segment: int, keep: list[str]
 ) -> list[str]:
-    """Delete objects under the segment's prefix this run did not write (tables an earlier
-    run had); returns their keys."""
-    prefix = s3_layout.segment_prefix(config.data_prefix, config.instance, day, segment)
-    current = {manifests.manifest_key(config, day, segment)} | {
-        s3_layout.segment_csv_key(config.data_prefix, config.instance, day, segment, table)
-        for table in objects
-    }
-    stale = [o["Key"] for o in s3.list_objects(config.data_bucket, prefix)]
-    stale = [key for key in stale if key not in current]
+    """Delete the segment's objects that belong to no extract in ``keep`` (older extracts,
+    parts of an interrupted one, the deterministic keys of earlier versions); returns them."""
+    folder = s3_layout.segment_prefix(config.data_prefix, config.instance, day, segment)
+    listed = [o["Key"] for o in s3.list_objects(config.data_bucket, folder)]
+    stale = s3_layout.superseded_extract_keys(listed, folder, keep)
     s3.delete_keys(config.data_bucket, stale)
     return stale
 
@@ -190,10 +191,10 @@ def widen_cached_schema(
     segment: int,
 ) -> None:
     """Merge the widened data-schema of this segment into the latest cached version (another
-    segment may have widened it meanwhile) and store it."""
-    latest = schema_cache.load_latest(config, s3) or used
-    evolved = merge_schema_sets(latest, result.schema_set)
-    schema_cache.store(config, s3, evolved)
+    segment may have widened it meanwhile: the conditional update re-merges then)."""
+    evolved, _ = schema_cache.update(
+        config, s3, lambda latest: merge_schema_sets(latest or used, result.schema_set)
+    )
     context.log.warning(
         f"segment {segment} of {day}: the data-schema widened "
         f"({json.dumps(result.evolution)}); cached as {evolved.fingerprint}"
@@ -205,9 +206,11 @@ def segment_manifest(
     result: SegmentExtract,
     day: date,
     segment: int,
+    extract: str,
     objects: dict[str, dict[str, Any]],
 ) -> dict[str, Any]:
     return {
+        "extract_id": extract,
         "instance": config.instance,
         "table": config.table_name,
         "date": day.isoformat(),

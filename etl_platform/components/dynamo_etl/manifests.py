@@ -1,7 +1,8 @@
 """Segment manifests: the ``_manifest.json`` an extract writes last, next to its CSV objects.
 
-Its presence means the segment's objects are complete; it lists them with their row counts and
-carries the data-schema they were written with. Staging and publish read nothing else.
+Its presence means the segment's objects are complete; it is the only pointer to the current
+extract (a run-unique prefix), lists its objects with their row counts, the extract id and the
+data-schema they were written with. Staging and publish read nothing else.
 """
 
 from __future__ import annotations
@@ -53,10 +54,30 @@ def write(
     return s3_uri(config.data_bucket, key)
 
 
-def withdraw(config: DynamoTableEtl, s3: ObjectStoreResource, day: date, segment: int) -> None:
-    """Delete the manifest before a segment is rewritten: staging then refuses the segment
-    instead of loading a mix of old and new objects."""
-    s3.delete_keys(config.data_bucket, [manifest_key(config, day, segment)])
+def read_if_present(
+    config: DynamoTableEtl, s3: ObjectStoreResource, day: date, segment: int
+) -> dict | None:
+    """The segment's manifest, or None before its first extract."""
+    body = s3.get_bytes(config.data_bucket, manifest_key(config, day, segment))
+    return None if body is None else json.loads(body)
+
+
+def extract_of(manifest: dict[str, Any]) -> str:
+    """The extract id a manifest points at (``""`` for manifests written before extract ids)."""
+    return str(manifest.get("extract_id", ""))
+
+
+def check_split(config: DynamoTableEtl, manifest: dict[str, Any], day: date, segment: int) -> None:
+    """A non-retried failure when the segment was extracted under another ``total_segments``:
+    segments of two splits overlap (or leave gaps), so they are never published together."""
+    extracted = int(manifest.get("total_segments", config.total_segments))
+    if extracted != config.total_segments:
+        raise dg.Failure(
+            description=f"segment {segment} of {day} was extracted with total_segments="
+            f"{extracted}, but the instance has total_segments={config.total_segments}: "
+            f"re-extract and re-stage every segment of {day} under the new split",
+            allow_retries=False,
+        )
 
 
 def expected_rows(manifests: Iterable[dict[str, Any]], tables: Iterable[str]) -> dict[str, int]:

@@ -2,7 +2,10 @@
 
 Every segment's staging schema is centralized into a new ``<target>__new`` schema, the blocking
 checks run on it, and it is swapped into place in one transaction; the replaced version is kept
-as ``<target>__previous``. One publish or rollback of a target at a time (the publish lock).
+as ``<target>__previous`` (for one rollback: the next swap replaces it). The configured grants
+are given to the new version inside the swap transaction. One publish or rollback of a target
+at a time (its Dagster pool and the publish lock). After the swap, staging and extracts past
+their retention are removed.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from etl_platform.resources import ObjectStoreResource, WarehouseResource
 
 from ..progress import StepProgress
 from ..run_policy import step_failure_policy
-from . import checks, manifests
+from . import checks, manifests, retention
 from .metadata import main_table_schema, schemas_markdown
 
 if TYPE_CHECKING:
@@ -46,6 +49,7 @@ def publish_date(
     started = time.monotonic()
     with warehouse.publish_lock(config.target_schema, context.log):
         segments = [manifests.read(config, s3, day, s) for s in range(config.total_segments)]
+        check_staged_extracts(config, warehouse, day, segments)
         segment_sets = [DataSchemaSet.from_dict(m["data_schema"]) for m in segments]
         merged = reduce(merge_schema_sets, segment_sets)
         expected = manifests.expected_rows(segments, merged.table_names)
@@ -61,6 +65,9 @@ def publish_date(
         reporter.tick()
         reporter.done()
     swapped = live is None
+    retained = retention.apply_retention(
+        config, context, warehouse, s3, day if live is None else live[0]
+    )
     previous = warehouse_sql.previous_schema_name(config.target_schema)
     yield dg.MaterializeResult(
         metadata={
@@ -74,6 +81,7 @@ def publish_date(
             "data_schema_fingerprint": merged.fingerprint,
             "dagster/column_schema": main_table_schema(merged),
             "table_schemas": schemas_markdown(merged),
+            **retained,
             "duration_s": round(time.monotonic() - started, 3),
         },
         check_results=results,
@@ -106,6 +114,63 @@ def centralize(
     warehouse.run_statements(statements)
     context.log.info(f"centralized {config.total_segments} segments of {day} into {new_schema}")
     return new_schema
+
+
+def check_staged_extracts(
+    config: DynamoTableEtl, warehouse: WarehouseResource, day: date, segments: list[dict]
+) -> None:
+    """Publish exactly what staging loaded: a non-retried failure naming the date and segment
+    when a segment was extracted or staged under another ``total_segments`` (two splits
+    overlap), or its staging holds another extract than its manifest points at (staged before
+    a re-extract)."""
+    dialect = warehouse.sql_dialect
+    exists = warehouse_sql.table_exists_query(dialect)
+    for segment, manifest in enumerate(segments):
+        manifests.check_split(config, manifest, day, segment)
+        schema, partition = config.staging_schema(day, segment), f"{day}|{segment}"
+        record = None
+        if warehouse.fetch_all(exists, (schema, warehouse_sql.STAGING_RECORD_TABLE)):
+            rows = warehouse.fetch_all(warehouse_sql.staging_record_query(dialect, schema))
+            record = rows[0] if rows else None
+        refusal = staged_extract_problem(config, manifest, record, day, segment, schema)
+        if refusal is not None:
+            raise dg.Failure(
+                description=f"publish of {day} refused: {refusal}. Materialize staging for "
+                f"partition {partition}; {config.target_schema} is unchanged.",
+                allow_retries=False,
+            )
+
+
+def staged_extract_problem(
+    config: DynamoTableEtl,
+    manifest: dict,
+    record: tuple | None,
+    day: date,
+    segment: int,
+    schema: str,
+) -> str | None:
+    """Why segment ``segment``'s staging (its ``_etl_staged`` row) is not what its manifest
+    points at, or None when it is."""
+    if record is None:
+        return (
+            f"segment {segment} of {day}: staging schema {schema} records no loaded extract "
+            "(never staged, or staged before extract ids were recorded)"
+        )
+    extract, fingerprint, split = record
+    if int(split) != config.total_segments:
+        return (
+            f"segment {segment} of {day} was staged with total_segments={split}, but the "
+            f"instance has total_segments={config.total_segments}: segments of two splits "
+            "overlap"
+        )
+    wanted = manifests.extract_of(manifest)
+    if extract != wanted or fingerprint != manifest["fingerprint"]:
+        return (
+            f"segment {segment} of {day}: its staging ({schema}) holds extract {extract!r} "
+            f"but the manifest points at the newer extract {wanted!r}: staging is older "
+            "than the manifest"
+        )
+    return None
 
 
 def segment_table_spec(segment_set: DataSchemaSet, table: str) -> TableSpec | None:
@@ -160,6 +225,10 @@ def swap_in(
         )
         warehouse.write_publish_marker(
             new_schema, day, merged.fingerprint, context.run_id, conn=conn
+        )
+        # grants bind to the schema, not its name: the new version gets them before the swap
+        warehouse.run_statements(
+            warehouse_sql.grant_statements(dialect, new_schema, config.grants), conn=conn
         )
         refuse_views_on_previous(config, context, warehouse, conn)
         warehouse.run_statements(

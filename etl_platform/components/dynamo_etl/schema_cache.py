@@ -1,12 +1,16 @@
 """The data-schema cache in S3: immutable versions by fingerprint, and a ``latest`` pointer.
 
 Every step that transforms items reads the latest version; the data-schemas step and an
-evolving extract write a new version, then move the pointer.
+evolving extract write a new version, then move the pointer with a conditional write on its
+ETag, re-reading and re-merging when another writer moved it first: no update is lost.
 """
 
 from __future__ import annotations
 
 import json
+import random
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -18,6 +22,9 @@ from etl_platform.resources import ObjectStoreResource
 if TYPE_CHECKING:
     from .component import DynamoTableEtl
 
+#: conditional writes of the ``latest`` pointer before giving up (with jittered backoff)
+UPDATE_ATTEMPTS = 10
+
 
 def load_latest(config: DynamoTableEtl, s3: ObjectStoreResource) -> DataSchemaSet | None:
     """The version the ``latest`` pointer names, or None before the first data-schema run."""
@@ -27,7 +34,10 @@ def load_latest(config: DynamoTableEtl, s3: ObjectStoreResource) -> DataSchemaSe
     )
     if latest is None:
         return None
-    version_key = json.loads(latest)["key"]
+    return _version(s3, bucket, json.loads(latest)["key"])
+
+
+def _version(s3: ObjectStoreResource, bucket: str, version_key: str) -> DataSchemaSet:
     body = s3.get_bytes(bucket, version_key)
     if body is None:
         raise RuntimeError(
@@ -37,20 +47,38 @@ def load_latest(config: DynamoTableEtl, s3: ObjectStoreResource) -> DataSchemaSe
     return DataSchemaSet.from_json(body)
 
 
-def store(config: DynamoTableEtl, s3: ObjectStoreResource, schema_set: DataSchemaSet) -> str:
-    """Write the version (immutable, by fingerprint) then move the ``latest`` pointer; returns
-    the version's S3 URI."""
+def update(
+    config: DynamoTableEtl,
+    s3: ObjectStoreResource,
+    change: Callable[[DataSchemaSet | None], DataSchemaSet],
+) -> tuple[DataSchemaSet, str]:
+    """Apply ``change`` to the latest version and store the result, losing no concurrent
+    update: the version is written (immutable, by fingerprint), then the ``latest`` pointer is
+    replaced only if it is still the one read (S3 conditional write on its ETag). When another
+    writer moved it first, the new latest is read and ``change`` applied again, up to
+    ``UPDATE_ATTEMPTS`` times. Returns the stored version and its S3 URI."""
     bucket, prefix = config.schema_cache_bucket, config.schema_cache_prefix
-    key = s3_layout.data_schema_version_key(prefix, config.instance, schema_set.fingerprint)
-    s3.put_bytes(schema_set.to_json().encode(), bucket, key)
-    pointer = {
-        "key": key,
-        "fingerprint": schema_set.fingerprint,
-        "written_at": datetime.now(UTC).isoformat(),
-    }
-    s3.put_bytes(
-        json.dumps(pointer).encode(),
-        bucket,
-        s3_layout.data_schema_latest_key(prefix, config.instance),
+    latest_key = s3_layout.data_schema_latest_key(prefix, config.instance)
+    for attempt in range(UPDATE_ATTEMPTS):
+        pointer, etag = s3.get_bytes_and_etag(bucket, latest_key)
+        latest = None if pointer is None else _version(s3, bucket, json.loads(pointer)["key"])
+        schema_set = change(latest)
+        key = s3_layout.data_schema_version_key(prefix, config.instance, schema_set.fingerprint)
+        s3.put_bytes(schema_set.to_json().encode(), bucket, key)
+        moved = {
+            "key": key,
+            "fingerprint": schema_set.fingerprint,
+            "written_at": datetime.now(UTC).isoformat(),
+        }
+        if s3.put_bytes_if_unchanged(json.dumps(moved).encode(), bucket, latest_key, etag):
+            return schema_set, s3_uri(bucket, key)
+        time.sleep(random.uniform(0, 0.05 * 2**attempt))
+    raise RuntimeError(
+        f"data-schema cache pointer {s3_uri(bucket, latest_key)} kept changing under "
+        f"{UPDATE_ATTEMPTS} attempts to update it: too many concurrent writers"
     )
-    return s3_uri(bucket, key)
+
+
+def store(config: DynamoTableEtl, s3: ObjectStoreResource, schema_set: DataSchemaSet) -> str:
+    """Make ``schema_set`` the latest version, whatever the pointer names now; its S3 URI."""
+    return update(config, s3, lambda _latest: schema_set)[1]

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import dagster as dg
 
 from etl_platform.core.dynamo import (
+    DataSchemaSet,
     SchemaConfig,
     SchemaObservations,
     build_schema_set,
@@ -55,11 +56,17 @@ def infer_data_schemas(
             "inferring afresh instead of evolving the cached version"
         )
         previous = None
-    observed = scan_all_segments(config, context, dynamodb, schema_config)
-    if previous is not None:
-        observed = merge_observations(previous.observations, observed)
-    schema_set = build_schema_set(observed, previous)
-    uri = schema_cache.store(config, s3, schema_set)
+    scanned = scan_all_segments(config, context, dynamodb, schema_config)
+    observed = scanned
+
+    def evolve(latest: DataSchemaSet | None) -> DataSchemaSet:
+        # the latest version, re-read if an extract widened it during the scan
+        nonlocal observed
+        base = latest if latest is not None and latest.config == schema_config else None
+        observed = scanned if base is None else merge_observations(base.observations, scanned)
+        return build_schema_set(observed, base)
+
+    schema_set, uri = schema_cache.update(config, s3, evolve)
     seconds = time.monotonic() - started
     return dg.MaterializeResult(
         metadata={

@@ -1,7 +1,9 @@
 """Step: load one segment into its own staging schema (runbook: "COPY segment N into staging").
 
 The schema is recreated pristine in the same transaction that fills it, so a failed load
-leaves the previous content and one segment can be retried without touching the others.
+leaves the previous content and one segment can be retried without touching the others. The
+schema records the extract it loaded (``_etl_staged``: extract id, data-schema fingerprint,
+split), which publish compares with the segment's manifest.
 """
 
 from __future__ import annotations
@@ -57,8 +59,15 @@ def load_segment_staging(
     ]
     total = sum(entry["rows"] for entry in manifest["objects"].values())
     reporter = StepProgress(context, f"staging load of segment {segment} of {day}", "rows", total)
+    *record, insert_record = warehouse_sql.create_staging_record(dialect, schema)
+    extract = manifests.extract_of(manifest)
     with warehouse.transaction() as conn:
-        warehouse.run_statements(statements, conn=conn)
+        warehouse.run_statements(statements + record, conn=conn)
+        # what this schema holds: publish compares it with the segment's manifest
+        conn.execute(
+            insert_record,
+            (extract, schema_set.fingerprint, segment, int(manifest["total_segments"])),
+        )
         loaded = {
             spec.name: reporter.tick(
                 load_table(config, context, warehouse, s3, conn, manifest, spec, schema)
@@ -74,6 +83,7 @@ def load_segment_staging(
             "rows_per_table": dg.MetadataValue.json(loaded),
             "rows_per_second": per_second(rows, seconds),
             "data_schema_fingerprint": schema_set.fingerprint,
+            "extract_id": extract,
             "duration_s": round(seconds, 3),
         }
     )
@@ -95,8 +105,9 @@ def load_table(
     if entry["rows"] == 0:
         return 0
     day, segment = date.fromisoformat(manifest["date"]), int(manifest["segment"])
+    extract = manifests.extract_of(manifest) or "legacy"
     copy_manifest = s3_layout.copy_manifest_key(
-        config.data_prefix, config.instance, day, segment, spec.name
+        config.data_prefix, config.instance, day, segment, extract, spec.name
     )
     result = warehouse.load_csv_objects(
         conn,

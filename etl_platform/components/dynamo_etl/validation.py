@@ -170,3 +170,19 @@ def partition_bound_note(start: date, total_segments: int, today: date | None = 
         f"(checked to {horizon.isoformat()}); the UI and run storage slow down past it. Move "
         "start_date later or use fewer segments (docs/dynamo-etl.md, 'Sizing')."
     )
+
+
+def check_grants(value: dict[str, list[str]]) -> dict[str, list[str]]:
+    """``grants``: role names as both engines keep them (lower case: Redshift folds them) and
+    table privileges both engines grant; the error names the role and the privilege."""
+    for role in value:
+        if not _SCHEMA.match(role):
+            raise ValueError(
+                f"grants: role {role!r}: use lowercase letters, digits and _, not starting with "
+                "a digit (Redshift folds role names to lower case)"
+            )
+    try:
+        warehouse_sql.grant_statements("redshift", "grants_check", value)
+    except ValueError as exc:
+        raise ValueError(f"grants: {exc}") from None
+    return value

@@ -15,6 +15,7 @@ is one frozen value, :class:`Dialect` (:mod:`.dialect`); the builders read its f
 * :mod:`.centralize` — the new schema's tables from every segment's staging;
 * :mod:`.checks` — row count, duplicate key and orphan queries;
 * :mod:`.publish` — swap, rollback, dependent views, publish lock and marker;
+* :mod:`.staging` — the extract a staging schema holds, and staging retention;
 * :mod:`.merge` — the micro-batch merge plan;
 * :mod:`.session` — the one session-timeouts builder.
 
@@ -57,12 +58,14 @@ from .identifiers import catalog_name, identifier, qualified_name, require_folde
 from .load_errors import LOAD_ERROR_COLUMNS, LoadErrorRow, copy_failure_message, load_errors_query
 from .merge import MERGE_BATCH_TABLE, MERGE_RANK_COLUMN, merge_plan
 from .publish import (
+    GRANTABLE_PRIVILEGES,
     PUBLISH_LOCK_TABLE,
     PUBLISH_MARKER_TABLE,
     advisory_lock,
     advisory_lock_key,
     create_publish_marker,
     dependent_views_query,
+    grant_statements,
     insert_publish_marker,
     lock_table_setup_statements,
     lock_table_statements,
@@ -72,8 +75,19 @@ from .publish import (
     swap_statements,
 )
 from .session import session_timeouts
+from .staging import (
+    STAGING_RECORD_TABLE,
+    create_staging_record,
+    expired_staging_schemas,
+    staging_prefix_pattern,
+    staging_record_query,
+    staging_schemas_query,
+    table_exists_query,
+)
 
 __all__ = [
+    "GRANTABLE_PRIVILEGES",
+    "grant_statements",
     "DIALECTS",
     "LOAD_ERROR_COLUMNS",
     "MERGE_BATCH_TABLE",
@@ -87,6 +101,7 @@ __all__ = [
     "MergeStyle",
     "PublishLock",
     "RedshiftNulls",
+    "STAGING_RECORD_TABLE",
     "SchemaRole",
     "add_primary_key",
     "advisory_lock",
@@ -99,10 +114,12 @@ __all__ = [
     "copy_failure_message",
     "create_publish_marker",
     "create_schema",
+    "create_staging_record",
     "create_table",
     "dependent_views_query",
     "drop_owned_schema",
     "duplicate_key_count_query",
+    "expired_staging_schemas",
     "identifier",
     "insert_publish_marker",
     "is_owned_schema",
@@ -125,8 +142,12 @@ __all__ = [
     "rollback_statements",
     "row_count_query",
     "session_timeouts",
+    "staging_prefix_pattern",
+    "staging_record_query",
     "staging_schema_name",
+    "staging_schemas_query",
     "swap_statements",
+    "table_exists_query",
     "type_notes",
     "validate_table_spec",
 ]

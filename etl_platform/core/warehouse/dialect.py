@@ -155,6 +155,10 @@ class Dialect:
     client_encoding: str | None
     #: psycopg may prepare statements server-side (Redshift lacks ``DEALLOCATE ALL``)
     prepared_statements: bool
+    # --- access
+    #: keyword before a role grantee in ``GRANT ... TO``: ``ROLE`` on Redshift (a bare name is
+    #: a user there), none on PostgreSQL (every grantee is a role)
+    grantee_keyword: str = ""
 
     POSTGRES: ClassVar[Dialect]
     REDSHIFT: ClassVar[Dialect]
@@ -302,6 +306,7 @@ Dialect.REDSHIFT = Dialect(
     merge_lock_mode=None,
     client_encoding="UTF8",
     prepared_statements=False,
+    grantee_keyword="ROLE",
 )
 
 #: The dialects by setting value.

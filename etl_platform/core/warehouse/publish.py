@@ -10,6 +10,7 @@ placeholder and fails.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping, Sequence
 
 from psycopg import sql
 
@@ -34,6 +35,8 @@ __all__ = [
     "advisory_lock_key",
     "create_publish_marker",
     "dependent_views_query",
+    "GRANTABLE_PRIVILEGES",
+    "grant_statements",
     "insert_publish_marker",
     "lock_table_setup_statements",
     "lock_table_statements",
@@ -153,6 +156,45 @@ def dependent_views_query(dialect: Dialect | str, schema: str) -> sql.Composed:
         "AND tn.nspname = %s AND vn.nspname <> tn.nspname "
         "ORDER BY 1, 2, 3, 4"
     ).format()
+
+
+# --------------------------------------------------------------------------------------------
+# grants: renaming a schema keeps its grants on the old (now __previous) schema
+# --------------------------------------------------------------------------------------------
+
+#: table privileges both engines grant (PostgreSQL GRANT; Redshift GRANT, r_GRANT.html)
+GRANTABLE_PRIVILEGES = frozenset({"SELECT", "INSERT", "UPDATE", "DELETE", "REFERENCES", "TRUNCATE"})
+
+
+def grant_statements(
+    dialect: Dialect | str, schema: str, grants: Mapping[str, Sequence[str]]
+) -> list[sql.Composed]:
+    """``GRANT USAGE ON SCHEMA schema`` and ``GRANT <privileges> ON ALL TABLES IN SCHEMA
+    schema`` to each role of ``grants`` (role → table privileges), for the swap transaction:
+    grants bind to the schema and tables (by OID), not to the name, so the freshly built
+    version gets them before it is renamed into place. Redshift grants to a role with
+    ``TO ROLE name``; PostgreSQL's roles are plain names. Privileges outside
+    :data:`GRANTABLE_PRIVILEGES` and invalid role names raise ``ValueError`` naming them."""
+    dialect = parse_dialect(dialect)
+    target = identifier(dialect, schema)
+    statements = []
+    for role, privileges in sorted(grants.items()):
+        grantee = sql.SQL(f"{dialect.grantee_keyword} " if dialect.grantee_keyword else "")
+        grantee += identifier(dialect, require_folded(dialect, role, "grants role name"))
+        wanted = sorted({p.upper() for p in privileges})
+        unknown = [p for p in wanted if p not in GRANTABLE_PRIVILEGES]
+        if unknown or not wanted:
+            raise ValueError(
+                f"grants of role {role!r}: {unknown or 'no privileges'}; use some of "
+                f"{sorted(GRANTABLE_PRIVILEGES)}"
+            )
+        statements += [
+            sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(target, grantee),
+            sql.SQL("GRANT {} ON ALL TABLES IN SCHEMA {} TO {}").format(
+                sql.SQL(", ").join(sql.SQL(p) for p in wanted), target, grantee
+            ),
+        ]
+    return statements
 
 
 # --------------------------------------------------------------------------------------------
