@@ -26,6 +26,7 @@ from etl_platform.core.dynamo import (
     merge_schema_sets,
 )
 from etl_platform.core.s3_layout import s3_uri
+from etl_platform.core.warehouse import Dialect
 from etl_platform.resources import DynamoDBResource, ObjectStoreResource
 
 from ..run_policy import step_failure_policy
@@ -49,6 +50,7 @@ def extract_segment_csv(
     s3: ObjectStoreResource,
     day: date,
     segment: int,
+    dialect: Dialect = Dialect.POSTGRES,
 ) -> dg.MaterializeResult:
     """One parallel-scan segment of the table, transformed with the cached data-schemas
     into one gzip CSV per warehouse table on S3. Keys are deterministic per
@@ -63,7 +65,9 @@ def extract_segment_csv(
             allow_retries=False,
         )
     with tempfile.TemporaryDirectory(prefix="segment_csv_") as tmp:
-        result = scan_to_files(config, context, dynamodb, schema_set, day, segment, Path(tmp))
+        result = scan_to_files(
+            config, context, dynamodb, schema_set, day, segment, Path(tmp), dialect
+        )
         # Until the new manifest is written the segment has none: staging refuses a segment
         # whose objects are being replaced instead of loading a mix of old and new ones.
         manifests.withdraw(config, s3, day, segment)
@@ -103,9 +107,11 @@ def scan_to_files(
     day: date,
     segment: int,
     directory: Path,
+    dialect: Dialect = Dialect.POSTGRES,
 ) -> SegmentExtract:
-    """Scan the segment into ``directory/<table>.csv.gz`` files (rewritten from the start
-    when the extract takes another pass after widening the data-schema)."""
+    """Scan the segment into ``directory/<table>.csv.gz`` files for the warehouse ``dialect``
+    (rewritten from the start when the extract takes another pass after widening the
+    data-schema)."""
     files: dict[str, IO[bytes]] = {}
     started = time.monotonic()
 
@@ -131,6 +137,7 @@ def scan_to_files(
             open_output,
             on_unfit=config.unknown_attributes,
             progress=progress,
+            dialect=dialect,
         )
     finally:
         for handle in files.values():
