@@ -37,7 +37,7 @@ from typing import Any
 from ..table_spec import ColumnKind
 from .config import ColumnRole, ListMode, SchemaConfig
 from .data_schema import DataColumn, DataSchemaSet, DataTable
-from .naming import NameRequest, assign_names, canonical_json, normalize_name
+from .naming import NameRequest, assign_names, canonical_json, joined_name, normalize_name
 from .observe import (
     KIND_BINARY,
     KIND_BOOL,
@@ -260,7 +260,7 @@ def _table_names(
                 continue
             assert d.parent is not None
             last = d.list_path[-1]
-            base = f"{table_names[d.parent.identity]}__{normalize_name(last) if last else 'value'}"
+            base = f"{table_names[d.parent.identity]}__{joined_name(last) if last else 'value'}"
             level.append(NameRequest(d.identity, base, False, (depth, d.identity)))
         if not level:
             break
@@ -289,7 +289,8 @@ def _key_columns(
 ) -> list[DataColumn]:
     """A main table's key columns, in key attribute order."""
     key_requests = [
-        NameRequest(f"key:{k}", normalize_name([k]), normalize_name([k]) == k, (0, k)) for k in keys
+        NameRequest(f"key:{k}", normalize_name([k]), normalize_name([k]) == k, (0, k), k)
+        for k in keys
     ]
     key_names = assign_names(key_requests, set(), {}, max_bytes)
     return [
@@ -322,12 +323,10 @@ def _value_columns(
             lossless = base == "__".join(col.path)
         else:
             base, lossless = "value", True
+        path_text = canonical_json(list(col.path))
         requests.append(
             NameRequest(
-                d.column_identity(col.path),
-                base,
-                lossless,
-                (len(col.path), canonical_json(list(col.path))),
+                d.column_identity(col.path), base, lossless, (len(col.path), path_text), path_text
             )
         )
     names = assign_names(requests, reserved, pins, max_bytes)
