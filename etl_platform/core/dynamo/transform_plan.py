@@ -3,7 +3,8 @@
 A table's attributes form a tree of spec tuples ``(op, index, tag, arg, column)``: op VALUE:
 column ``index``, ``tag`` the usual type tag, ``arg`` its encoder (None = the value as is, tag
 None = JSON); op MAP: ``arg`` is the nested attrs dict; op LIST: ``arg`` is the child table's
-plan. Per table the transformer generates straight-line Python (:mod:`.transform_codegen`: one
+plan, ``index`` the parent's list-length column (-1: none, a data-schema cached before it).
+Per table the transformer generates straight-line Python (:mod:`.transform_codegen`: one
 dict probe per known attribute, a local per column, common encodings inline): a main table's
 ``fill(item)`` appends the item's rows to its table and its child tables; a child table's
 ``fill(element, parent key, index)`` returns the element's row and ``emit(value, parent key)``
@@ -203,8 +204,16 @@ def _attach_child(plans: TablePlans, plan: Plan, attrs: dict[str, Spec]) -> None
     parent = plans.by_table.get(table.parent or "")
     if parent is None:
         raise ValueError(f"child table {name!r} has no parent table {table.parent!r}")
-    list_spec: Spec = (OP_LIST, -1, "L", plan, None)
     path = table.list_path[-1]
+    length_column = next(
+        (
+            index
+            for index, column in enumerate(parent.table.columns)
+            if column.role is ColumnRole.LIST_LENGTH and column.path == path
+        ),
+        -1,
+    )
+    list_spec: Spec = (OP_LIST, length_column, "L", plan, None)
     if parent.table.parent is None:
         place(plans.main_attrs[parent.table.name], path, list_spec)
     elif path:
