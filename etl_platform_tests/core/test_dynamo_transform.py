@@ -240,13 +240,19 @@ def test_nested_lists_and_lists_inside_list_elements():
     ]
     schema_set = infer_schema_set(items, CONFIG)
     batch = transform_items(schema_set, items)
-    assert batch.rows["things__grid"] == [("A", "1", "0"), ("A", "1", "1"), ("A", "1", "2")]
+    # each list's parent row counts its elements (an empty list is 0, not "no list")
+    assert batch.rows["things"] == [("A", "1", "3", "1")]
+    assert batch.rows["things__grid"] == [
+        ("A", "1", "0", "2"),
+        ("A", "1", "1", "0"),
+        ("A", "1", "2", "1"),
+    ]
     assert batch.rows["things__grid__value"] == [
         ("A", "1", "0", "0", "1"),
         ("A", "1", "0", "1", "2"),
         ("A", "1", "2", "0", "3"),
     ]
-    assert batch.rows["things__people"] == [("A", "1", "0", "a")]
+    assert batch.rows["things__people"] == [("A", "1", "0", "a", "2")]
     assert batch.rows["things__people__phones"] == [
         ("A", "1", "0", "0", "1"),
         ("A", "1", "0", "1", "2"),
@@ -331,7 +337,9 @@ def test_evolve_reports_and_leaves_rows_out(cached, generate_code):
     )
 
 
-def test_unknown_attributes_holding_nothing_fit(cached):
+def test_unknown_attributes_holding_nothing_widen_the_data_schema(cached):
+    """NULL or a map of NULLs in an attribute the data-schema lacks is not dropped: the item
+    does not fit, and the widened data-schema keeps the value in a JSON column."""
     items = [
         item(
             extra={"NULL": True},
@@ -339,7 +347,13 @@ def test_unknown_attributes_holding_nothing_fit(cached):
             e2={"M": {"z": {"NULL": True}}},
         )
     ]
-    assert len(transform_items(cached, items).rows["things"]) == 1
+    with pytest.raises(DataSchemaMismatch, match="e2"):
+        transform_items(cached, items)
+    transformer = ItemTransformer(cached, on_unfit="evolve")
+    assert [u.path for u in transformer.transform(items).unfit] == [("e2",)]
+    widened = transformer.evolved_schema_set(transformer.transform(items).unfit)
+    (row,) = rows_by_column(widened, items)
+    assert (row["extra"], row["m__new"], row["e2__z"], row["m__a"]) == ("null", "null", "null", "x")
 
 
 def test_unknown_entity_and_missing_key():
@@ -460,7 +474,7 @@ def test_csv_plain_columns():
 # --------------------------------------------------------------------------- edge semantics
 
 
-def test_empty_maps_and_maps_of_nulls_count_as_null():
+def test_empty_maps_count_as_null_and_maps_of_nulls_are_kept():
     items = [
         item(sk="1", a=S("x"), m={"M": {"k": N("1")}}),
         item(sk="2", a={"M": {}}, m={"M": {"k": {"NULL": True}}}),
@@ -468,9 +482,14 @@ def test_empty_maps_and_maps_of_nulls_count_as_null():
     ]
     schema_set = infer_schema_set(items, CONFIG)
     cols = {c.name: c for c in schema_set.table("things").columns}
-    assert cols["a"].kind is ColumnKind.TEXT and cols["a"].nullable
+    # a map with keys next to a string: one JSON column keeping both as written
+    assert cols["a"].kind is ColumnKind.JSON and cols["a"].nullable
     rows = rows_by_column(schema_set, items)
-    assert [(r["a"], r["m__k"]) for r in rows] == [("x", "1"), (None, None), (None, None)]
+    assert [(r["a"], r["m__k"]) for r in rows] == [
+        ('"x"', "1"),
+        ("{}", None),
+        ('{"z":null}', None),
+    ]
     json_items = [item(sk="1", j=S("x")), item(sk="2", j={"L": []}), item(sk="3", j={"M": {}})]
     rows = rows_by_column(infer_schema_set(json_items, CONFIG), json_items)
     assert [r["j"] for r in rows] == ['"x"', "[]", "{}"]
@@ -500,9 +519,9 @@ def test_a_misfit_in_a_later_list_removes_the_rows_of_earlier_lists(generate_cod
     transformer = ItemTransformer(cached, on_unfit="evolve", generate_code=generate_code)
     batch = transformer.transform([good, bad, worse])
     assert [u.path for u in batch.unfit] == [("z",), ("b", "[0]", "n", "[1]")]
-    assert batch.rows["things"] == [("A", "g")]
+    assert batch.rows["things"] == [("A", "g", "1", "1", None)]
     assert batch.rows["things__a"] == [("A", "g", "0", "1")]
-    assert batch.rows["things__b"] == [("A", "g", "0")]
+    assert batch.rows["things__b"] == [("A", "g", "0", "1")]
     assert batch.rows["things__b__n"] == [("A", "g", "0", "0", "2")]
     assert batch.rows["things__c"] == []
 
@@ -511,7 +530,7 @@ def test_wide_tables_use_the_interpreter_with_the_same_result():
     wide = {f"attr_{i:03d}": N(str(i)) for i in range(150)}
     items = [item(sk="1", **wide, l={"L": [S("a")]}), item(sk="2", attr_007=S("x"))]
     schema_set = infer_schema_set(items, CONFIG)
-    assert len(schema_set.table("things").columns) == 152
+    assert len(schema_set.table("things").columns) == 153  # + l__count
     fast = ItemTransformer(schema_set).transform(items)
     slow = ItemTransformer(schema_set, generate_code=False).transform(items)
     assert fast.rows == slow.rows
@@ -551,7 +570,7 @@ def test_steady_attributes_fast_path_falls_back_exactly():
         item(sk="2", n=N("3"), m={"M": {"k": S("w")}}),
         item(sk="3", a={"NULL": True}, n=N("4"), m={"M": {}}),
         item(sk="4", a=N("1.5E+1"), n={"NULL": True}, m={"NULL": True}),
-        item(sk="5", a=S("z"), n=N("5"), m={"M": {"k": {"NULL": True}, "extra": {"NULL": True}}}),
+        item(sk="5", a=S("z"), n=N("5"), m={"M": {"k": {"NULL": True}}}),
     ]
     expected = [
         ("A", "1", "y", "w", "2"),
@@ -563,6 +582,11 @@ def test_steady_attributes_fast_path_falls_back_exactly():
     for generate_code in (True, False):
         batch = ItemTransformer(cached, generate_code=generate_code).transform(items)
         assert batch.rows["things"] == expected
+        # an unknown attribute is a misfit even when NULL (the widened schema keeps it)
+        with pytest.raises(DataSchemaMismatch, match="attribute m.extra: is not in the data"):
+            ItemTransformer(cached, generate_code=generate_code).transform(
+                [item(sk="5", a=S("z"), n=N("5"), m={"M": {"k": S("v"), "extra": {"NULL": True}}})]
+            )
     with pytest.raises(
         DataSchemaMismatch, match="attribute m: S value where the data-schema has a map"
     ):

@@ -14,6 +14,7 @@ from etl_platform.core.dynamo import (
     infer_schema_set,
 )
 from etl_platform.core.table_spec import ColumnKind
+from etl_platform.core.warehouse import Dialect
 
 from .test_csv_encoding import parse_pg_csv
 from .test_dynamo_schema import CONFIG, N, S, item
@@ -91,3 +92,30 @@ def test_a_data_schema_still_widening_after_max_passes_fails():
     with pytest.raises(SegmentSchemaUnstable, match="still widened after 2 scans"):
         extract_segment(scan, schema_set, Outputs(), max_passes=2)
     assert scans == [1, 2]
+
+
+def _raw_lines(outputs: Outputs, table: str) -> list[bytes]:
+    return gzip.decompress(outputs.files[table].getvalue()).splitlines()
+
+
+def test_a_segment_extracted_for_redshift_keeps_empty_and_null_apart_and_writes_plain_hex():
+    """Redshift: NULL is the lone NUL marker, ``""`` a quoted empty field, binary plain hex
+    (VARBYTE); PostgreSQL's bytes are what they always were."""
+    items = [
+        item("A", "1", s=S(""), b={"B": b"\x00\xff"}),
+        item("B", "2", s={"NULL": True}, b={"B": b""}),
+        item("C", "3"),
+    ]
+    schema_set = infer_schema_set(items, CONFIG)
+    redshift, postgres, default = Outputs(), Outputs(), Outputs()
+    extract_segment(lambda: iter([items]), schema_set, redshift, dialect=Dialect.REDSHIFT)
+    extract_segment(lambda: iter([items]), schema_set, postgres, dialect=Dialect.POSTGRES)
+    extract_segment(lambda: iter([items]), schema_set, default)
+    assert schema_set.table("things").column_names == ("pk", "sk", "b", "s")
+    assert _raw_lines(redshift, "things") == [
+        b'A,1,00ff,""',
+        b'B,2,"",\x00',
+        b"C,3,\x00,\x00",
+    ]
+    assert _raw_lines(postgres, "things") == [b'A,1,\\x00ff,""', b"B,2,\\x,", b"C,3,,"]
+    assert postgres.files["things"].getvalue() == default.files["things"].getvalue()

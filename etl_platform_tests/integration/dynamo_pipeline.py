@@ -199,7 +199,8 @@ def schema_rows(dsn: str, schema: str) -> dict[str, list[tuple[Any, ...]]]:
 
 
 def entity_items(n: int, start: int = 0, tag: str | None = "v1") -> list[dict]:
-    """ORDER items (with a list of lines: child table ``order__lines``) and USER items."""
+    """ORDER items (with a list of lines: child table ``_order__lines``; ``order`` is reserved
+    in SQL, hence the ``_``) and USER items."""
     out = []
     for i in range(start, start + n):
         kind = "ORDER" if i % 2 else "USER"

@@ -28,7 +28,7 @@ from etl_platform.local import demo
 from .dynamo_pipeline import REPO_ROOT
 
 TARGET = "dynamodb_demo"
-ENTITY_TABLES = {"ORG": "org", "GROUP": "group", "FINDING": "finding", "EVENT": "event"}
+ENTITY_TABLES = {"ORG": "org", "GROUP": "_group", "FINDING": "finding", "EVENT": "event"}
 SEGMENTS = 4
 KEYS = {
     "data_schemas": "dynamodb/demo/data_schemas",

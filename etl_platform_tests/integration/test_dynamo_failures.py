@@ -205,7 +205,7 @@ def test_a_publish_failing_between_centralize_and_swap_leaves_the_published_sche
     assert pipeline.run_date().success
     target = component.target_schema
     version_a = schema_rows(dsn, target)
-    assert set(version_a) == {"order", "order__lines", "user"}
+    assert set(version_a) == {"_order", "_order__lines", "_user"}
 
     # Version B differs from A (more items, changed values), then one staged segment is
     # corrupted: a duplicate key row, as a half-retried load would leave it.
@@ -213,7 +213,7 @@ def test_a_publish_failing_between_centralize_and_swap_leaves_the_published_sche
     _extract_and_stage(pipeline)
     staging = component.staging_schema(datetime.fromisoformat(DAY).date(), 0)
     with psycopg.connect(dsn) as conn:
-        table = sql.Identifier(staging, "user")
+        table = sql.Identifier(staging, "_user")
         duplicate = sql.SQL("INSERT INTO {0} SELECT * FROM {0} LIMIT 1").format(table)
         assert conn.execute(duplicate).rowcount == 1
 
@@ -228,8 +228,8 @@ def test_a_publish_failing_between_centralize_and_swap_leaves_the_published_sche
 
     assert schema_rows(dsn, target) == version_a
     left = schema_rows(dsn, f"{target}__new")  # left for inspection, with the duplicate in it
-    assert len(left["user"]) == len(set(left["user"])) + 1
-    assert any("'v2'" in row for row in left["user"])
+    assert len(left["_user"]) == len(set(left["_user"])) + 1
+    assert any("'v2'" in row for row in left["_user"])
 
 
 def test_the_rollback_job_restores_the_previous_version_and_a_second_run_rolls_forward(
@@ -244,7 +244,7 @@ def test_the_rollback_job_restores_the_previous_version_and_a_second_run_rolls_f
     _put(unique_name, entity_items(40, tag="v2") + entity_items(10, start=40, tag="v2"))
     assert pipeline.run_date("2026-11-03", schemas=False).success
     version_b = schema_rows(dsn, component.target_schema)
-    assert version_b != version_a and len(version_b["user"]) == 25
+    assert version_b != version_a and len(version_b["_user"]) == 25
 
     job = pipeline.defs.get_job_def(f"dynamodb_{unique_name}_rollback_publish")
     assert job.execute_in_process(instance=instance).success
@@ -267,7 +267,7 @@ def test_a_reader_during_three_publishes_never_sees_an_error_an_empty_or_a_parti
     target = component.target_schema
     queries = [
         sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(target, t))
-        for t in ("order", "user")
+        for t in ("_order", "_user")
     ]
     samples: list[tuple[float, int, int]] = []
     errors: list[str] = []
@@ -322,7 +322,7 @@ def test_two_publishes_of_the_same_target_at_once_both_succeed_one_after_the_oth
         sql.Identifier(component.staging_schema(datetime.fromisoformat(d).date(), s), t)
         for d in days
         for s in range(component.total_segments)
-        for t in ("order", "order__lines", "user")
+        for t in ("_order", "_order__lines", "_user")
     ]
 
     with psycopg.connect(dsn) as blocker, psycopg.connect(dsn, autocommit=True) as monitor:
@@ -368,9 +368,9 @@ def test_two_publishes_of_the_same_target_at_once_both_succeed_one_after_the_oth
                 continue  # the older date published second: checked, not swapped in
             versions = {
                 row
-                for table in ("user", "order")
+                for table in ("_user", "_order")
                 for row in conn.execute(
-                    sql.SQL("SELECT tag, count(*) FROM {} GROUP BY tag").format(
+                    sql.SQL("SELECT _tag, count(*) FROM {} GROUP BY _tag").format(
                         sql.Identifier(schema, table)
                     )
                 )
@@ -477,8 +477,8 @@ def test_policy_evolve_widens_caches_and_publishes_new_and_retyped_attributes(
         manifest = json.loads(s3.get_object(Bucket=component.data_bucket, Key=key)["Body"].read())
         for table in manifest["data_schema"]["tables"]:
             columns |= {(table["name"], tuple(c["path"])): c["name"] for c in table["columns"]}
-    nickname = columns[("user", ("profile", "nickname"))]
-    number = columns[("order", ("n",))]
+    nickname = columns[("_user", ("profile", "nickname"))]
+    number = columns[("_order", ("n",))]
 
     for segment in range(component.total_segments):
         pipeline.materialize("staging", pipeline.segment_key(DAY, segment))
@@ -492,8 +492,9 @@ def test_policy_evolve_widens_caches_and_publishes_new_and_retyped_attributes(
                 query.format(c=sql.Identifier(column), t=sql.Identifier(target, table)), (pk,)
             ).fetchone()
 
-        assert value("user", nickname, "P90001")[0] == "Nick\nName"
-        assert value("user", nickname, "P00000")[0] is None
+        assert value("_user", nickname, "P90001")[0] == "Nick\nName"
+        assert value("_user", nickname, "P00000")[0] is None
         # number → map widened the column to JSON; the number stays exact (12.50, not 12.5)
-        assert value("order", number, "P90002") == ('{"amount": 12.50, "currency": "EUR"}', "jsonb")
-        assert value("order", number, "P00001") == ("1", "jsonb")
+        amount = '{"amount": 12.50, "currency": "EUR"}'
+        assert value("_order", number, "P90002") == (amount, "jsonb")
+        assert value("_order", number, "P00001") == ("1", "jsonb")

@@ -39,8 +39,8 @@ def test_a_date_goes_from_dynamodb_to_the_published_schema(
                 (f"{unique_name}_pub",),
             )
         }
-    assert tables["order"] == 30 and tables["user"] == 30
-    assert tables["order__lines"] == sum(i % 3 for i in range(1, 60, 2))
+    assert tables["_order"] == 30 and tables["_user"] == 30
+    assert tables["_order__lines"] == sum(i % 3 for i in range(1, 60, 2))
 
 
 def test_publishing_an_older_date_never_rolls_readers_back(

@@ -33,7 +33,7 @@ from .dynamo_pipeline import (
 )
 
 DAY1, DAY2 = "2026-11-03", "2026-11-04"
-TABLES = ("order", "order__lines", "user")
+TABLES = ("_order", "_order__lines", "_user")
 
 
 @pytest.fixture
@@ -64,9 +64,9 @@ def _marker_and_tags(dsn: str, schema: str) -> tuple[str | None, set[str]]:
         ).fetchone()
         tags = {
             row[0]
-            for table in ("order", "user")
+            for table in ("_order", "_user")
             for row in conn.execute(
-                sql.SQL("SELECT DISTINCT tag FROM {}").format(sql.Identifier(schema, table))
+                sql.SQL("SELECT DISTINCT _tag FROM {}").format(sql.Identifier(schema, table))
             )
         }
     return (marker[0] if marker else None), tags
@@ -199,7 +199,7 @@ def test_publish_refuses_segments_of_two_splits(local_stack, stack_env, instance
     assert pipeline.materialize("published", DAY1).success
     with psycopg.connect(dsn) as conn:
         users = conn.execute(
-            sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(old.target_schema, "user"))
+            sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(old.target_schema, "_user"))
         ).fetchone()[0]
     assert users == 20  # every item once: no segment of the old split is in the publish
 
@@ -244,7 +244,7 @@ def test_a_staging_load_racing_a_re_extract_reads_one_consistent_extract(
     with psycopg.connect(dsn) as blocker:
         # the staging load reads the manifest, then waits to drop its old schema
         blocker.execute(
-            sql.SQL("LOCK TABLE {} IN ACCESS SHARE MODE").format(sql.Identifier(staging, "user"))
+            sql.SQL("LOCK TABLE {} IN ACCESS SHARE MODE").format(sql.Identifier(staging, "_user"))
         )
         load = start_materialize_process(
             component, "staging", DAY1, "0", log=tmp_path / "staging.log"
@@ -260,8 +260,8 @@ def test_a_staging_load_racing_a_re_extract_reads_one_consistent_extract(
 
     with psycopg.connect(dsn) as conn:
         users = conn.execute(
-            sql.SQL("SELECT tag, count(*) FROM {} GROUP BY tag").format(
-                sql.Identifier(staging, "user")
+            sql.SQL("SELECT _tag, count(*) FROM {} GROUP BY _tag").format(
+                sql.Identifier(staging, "_user")
             )
         ).fetchall()
         record = conn.execute(
@@ -301,14 +301,14 @@ def test_a_reader_role_can_query_the_published_tables_after_the_second_publish(
     with psycopg.connect(dsn) as conn:
         conn.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(role)))
         tags = conn.execute(
-            sql.SQL("SELECT DISTINCT tag FROM {}").format(
-                sql.Identifier(component.target_schema, "user")
+            sql.SQL("SELECT DISTINCT _tag FROM {}").format(
+                sql.Identifier(component.target_schema, "_user")
             )
         ).fetchall()
         assert tags == [("v2",)]
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute(
-                sql.SQL("DELETE FROM {}").format(sql.Identifier(component.target_schema, "user"))
+                sql.SQL("DELETE FROM {}").format(sql.Identifier(component.target_schema, "_user"))
             )
 
 

@@ -78,6 +78,13 @@ def adversarial_items() -> list[dict[str, Any]]:
             "foo_bar": S("collides two"),
             "mixed": N("42"),
             "when": S("2024-02-29T23:59:59.999999+05:30"),
+            # only ever NULL, empty or a map of NULLs: a trace tells them from missing
+            "empty_map": {"M": {}},
+            "null_map": M(inner={"NULL": True}),
+            "always_empty": {"L": []},
+            "null_elements": {"L": [{"NULL": True}, {"NULL": True}]},
+            "2fa": S("leading digit"),
+            "order": S("reserved word"),
         },
         {
             "pk": S("A#2"),
@@ -87,6 +94,9 @@ def adversarial_items() -> list[dict[str, Any]]:
             "lines": {"L": [M(sku=S("c"), qty=N("1"))]},
             "when": S("2024-01-01T00:00:00Z"),
             "tags": {"SS": ["x"]},
+            "nothing": {"NULL": True},
+            "empty_map": {"NULL": True},
+            "always_empty": {"L": []},
         },
         {
             "pk": S("A#3"),
@@ -139,7 +149,9 @@ def at_path(av: dict | None, path: tuple[str, ...]) -> dict | None:
 
 
 def assert_value(kind: ColumnKind, published: Any, av: dict | None, where: str) -> None:
-    if av is None or "NULL" in av:
+    """SQL NULL for a missing attribute and (except in JSON columns, which hold JSON
+    ``null``) for NULL."""
+    if av is None or ("NULL" in av and kind is not ColumnKind.JSON):
         assert published is None, f"{where}: expected NULL, got {published!r}"
         return
     ((tag, value),) = av.items()
@@ -161,6 +173,15 @@ def assert_value(kind: ColumnKind, published: Any, av: dict | None, where: str) 
         assert parsed == plain(av), f"{where}: {parsed!r} != {plain(av)!r}"
     else:
         raise AssertionError(f"{where}: unexpected kind {kind}")
+
+
+def assert_list_length(published: Any, av: dict | None, where: str) -> None:
+    """A list's element count: 0 for an empty list, NULL when missing or NULL."""
+    if av is None or "NULL" in av:
+        assert published is None, f"{where}: expected NULL, got {published!r}"
+        return
+    ((_, elements),) = av.items()
+    assert published == len(elements), f"{where}: {published!r} != {len(elements)}"
 
 
 def fetch(conn: psycopg.Connection, schema: str, table: DataTable) -> list[dict[str, Any]]:
@@ -190,8 +211,6 @@ def covered_paths(item: dict, schema_set: DataSchemaSet, table: DataTable) -> No
             for key, child in av["M"].items():
                 walk(child, (*path, key))
             return
-        if "NULL" in av:
-            return
         assert path in value_paths, f"attribute {'.'.join(path)} of {item['pk']} has no column"
 
     for key, av in item.items():
@@ -213,9 +232,12 @@ def compare(conn: psycopg.Connection, schema: str, schema_set: DataSchemaSet, it
         row = rows[0]
         covered_paths(item, schema_set, main)
         for column in main.columns:
+            where = f"{main.name}.{column.name} of {key}"
             if column.role is ColumnRole.VALUE:
-                where = f"{main.name}.{column.name} of {key}"
                 assert_value(column.kind, row[column.name], at_path(M(**item), column.path), where)
+                compared += 1
+            elif column.role is ColumnRole.LIST_LENGTH:
+                assert_list_length(row[column.name], at_path(M(**item), column.path), where)
                 compared += 1
         for child in (t for t in schema_set.tables if t.parent == main.name):
             (list_path,) = child.list_path
@@ -279,7 +301,11 @@ def test_adversarial_items_round_trip_exactly(local_stack, stack_env, instance, 
     # the two colliding attribute names got two distinct columns
     collided = [c for c in doc.columns if c.path in (("Foo Bar",), ("foo_bar",))]
     assert len({c.name for c in collided}) == 2
+    names = {c.path: c.name for c in doc.columns if c.role is ColumnRole.VALUE}
+    assert (names[("2fa",)], names[("order",)]) == ("_2fa", "_order")
     kinds = {c.path: c.kind for c in doc.columns}
+    for path in (("nothing",), ("empty_map",), ("null_map", "inner")):
+        assert kinds[path] is ColumnKind.JSON, path
     assert kinds[("big",)] is ColumnKind.DECIMAL
     assert kinds[("int64_edge",)] is ColumnKind.BIGINT
     assert kinds[("mixed",)] is ColumnKind.JSON

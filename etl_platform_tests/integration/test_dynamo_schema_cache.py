@@ -89,5 +89,5 @@ def test_concurrent_evolutions_in_two_segments_both_survive_in_the_cache(local_s
     assert errors == []
 
     latest = schema_cache.load_latest(component, s3)
-    paths = {tuple(c.path) for c in latest.table("user").columns}
+    paths = {tuple(c.path) for c in latest.table("_user").columns}
     assert {("alpha",), ("beta",)} <= paths, paths

@@ -221,10 +221,14 @@ class DynamoTableEtl(dg.Component, dg.Model, dg.Resolvable):
             **common,
         )
         def segment_csv(
-            context: AssetExecutionContext, dynamodb: DynamoDBResource, s3: ObjectStoreResource
+            context: AssetExecutionContext,
+            dynamodb: DynamoDBResource,
+            s3: ObjectStoreResource,
+            warehouse: WarehouseResource,
         ) -> dg.MaterializeResult:
             day, segment = date_and_segment(context.partition_key)
-            return extract.extract_segment_csv(self, context, dynamodb, s3, day, segment)
+            dialect = warehouse.sql_dialect
+            return extract.extract_segment_csv(self, context, dynamodb, s3, day, segment, dialect)
 
         @dg.asset(
             key=staging_key,

@@ -26,6 +26,7 @@ from etl_platform.core.dynamo import (
     merge_schema_sets,
 )
 from etl_platform.core.s3_layout import s3_uri
+from etl_platform.core.warehouse import Dialect
 from etl_platform.resources import DynamoDBResource, ObjectStoreResource
 
 from ..progress import StepProgress
@@ -48,6 +49,7 @@ def extract_segment_csv(
     s3: ObjectStoreResource,
     day: date,
     segment: int,
+    dialect: Dialect = Dialect.POSTGRES,
 ) -> dg.MaterializeResult:
     """One parallel-scan segment of the table, transformed with the cached data-schemas
     into one gzip CSV per warehouse table on S3, under a prefix of the run's own. The
@@ -64,7 +66,9 @@ def extract_segment_csv(
         )
     extract = s3_layout.extract_id(datetime.now(UTC), context.run_id)
     with tempfile.TemporaryDirectory(prefix="segment_csv_") as tmp:
-        result = scan_to_files(config, context, dynamodb, schema_set, day, segment, Path(tmp))
+        result = scan_to_files(
+            config, context, dynamodb, schema_set, day, segment, Path(tmp), dialect
+        )
         objects = upload_tables(config, s3, result, day, segment, extract, Path(tmp))
     if result.evolved:
         widen_cached_schema(config, context, s3, schema_set, result, day, segment)
@@ -108,9 +112,11 @@ def scan_to_files(
     day: date,
     segment: int,
     directory: Path,
+    dialect: Dialect = Dialect.POSTGRES,
 ) -> SegmentExtract:
-    """Scan the segment into ``directory/<table>.csv.gz`` files (rewritten from the start
-    when the extract takes another pass after widening the data-schema)."""
+    """Scan the segment into ``directory/<table>.csv.gz`` files for the warehouse ``dialect``
+    (rewritten from the start when the extract takes another pass after widening the
+    data-schema)."""
     files: dict[str, IO[bytes]] = {}
     reporter = StepProgress(context, f"extract of segment {segment} of {day}", "items")
 
@@ -132,6 +138,7 @@ def scan_to_files(
             open_output,
             on_unfit=config.unknown_attributes,
             progress=progress,
+            dialect=dialect,
         )
     finally:
         for handle in files.values():

@@ -19,6 +19,8 @@ class ColumnRole(StrEnum):
     PARENT_KEY = "parent_key"
     INDEX = "index"
     VALUE = "value"
+    #: a parent's column holding the element count of a list stored as a child table
+    LIST_LENGTH = "list_length"
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,9 @@ column nullable)::
     BOOLEAN, BINARY                  S: TIMESTAMPTZ while every value is a strict ISO-8601
     everything  <  JSON                 timestamp with an explicit offset or Z, else TEXT.
 
-* ``NULL``, an empty map and a map of only NULLs (recursively) flatten to nothing: NULL;
+* ``NULL``, an empty map and a map of only NULLs (recursively) at a path that holds nothing
+  else -> a JSON column holding the value as written (``null``, ``{}``, ``{"a":null}``), so
+  such an attribute is told from a missing one (SQL NULL); next to other values they are NULL;
 * number vs string -> TEXT, holding each number's exact original representation;
 * BOOLEAN or BINARY vs any other scalar kind -> JSON (no lossless text form exists);
 * a scalar vs a map or a list, or a map vs a list, at the same path -> one JSON column there
@@ -21,8 +23,11 @@ column nullable)::
 Maps flatten into columns joined with ``__`` (``address__city``), to any depth. Lists and sets
 become child tables ``<table>__<path>`` keyed by the parent's key columns plus an element index
 (``idx``; nested lists add ``idx_2``, ...); a scalar element is the ``value`` column, a map
-element flattens into columns like an item. Sets are emitted sorted (strings by code point,
-numbers by value, binaries by bytes). With ``list_mode="json"`` lists and sets are JSON columns.
+element flattens into columns like an item. The parent gets a column ``<path>__count``
+(role ``list_length``) with the element count, so an empty list (0) is told from a missing or
+NULL one (NULL). A JSON column stays JSON when re-inferred or evolved (never narrows). Sets are
+emitted sorted (strings by code point, numbers by value, binaries by bytes). With
+``list_mode="json"`` lists and sets are JSON columns.
 
 Key attributes are the main table's primary key. Their columns are never TIMESTAMPTZ: two
 strings naming the same instant are distinct DynamoDB keys and must stay distinct.
@@ -37,7 +42,14 @@ from typing import Any
 from ..table_spec import ColumnKind
 from .config import ColumnRole, ListMode, SchemaConfig
 from .data_schema import DataColumn, DataSchemaSet, DataTable
-from .naming import NameRequest, assign_names, canonical_json, normalize_name
+from .naming import (
+    NameRequest,
+    assign_names,
+    canonical_json,
+    joined_name,
+    normalize_name,
+    unquoted_name,
+)
 from .observe import (
     KIND_BINARY,
     KIND_BOOL,
@@ -79,6 +91,20 @@ class _ColumnDraft:
     precision: int | None
     scale: int | None
     nullable: bool
+    role: ColumnRole = ColumnRole.VALUE
+
+
+def column_identity(
+    entity: str | None,
+    list_path: tuple[tuple[str, ...], ...],
+    path: tuple[str, ...],
+    role: ColumnRole = ColumnRole.VALUE,
+) -> str:
+    """The stable identity of a value or list-length column (the key of its pinned name)."""
+    identity: list[Any] = [entity, [list(p) for p in list_path], list(path)]
+    if role is not ColumnRole.VALUE:
+        identity.append(role.value)
+    return canonical_json(identity)
 
 
 @dataclass
@@ -94,8 +120,8 @@ class _TableDraft:
     def identity(self) -> str:
         return canonical_json([self.entity, [list(p) for p in self.list_path]])
 
-    def column_identity(self, path: tuple[str, ...]) -> str:
-        return canonical_json([self.entity, [list(p) for p in self.list_path], list(path)])
+    def column_identity(self, path: tuple[str, ...], role: ColumnRole = ColumnRole.VALUE) -> str:
+        return column_identity(self.entity, self.list_path, path, role)
 
 
 def _column_draft(
@@ -115,20 +141,28 @@ def _walk(
     path: tuple[str, ...],
     mode: ListMode,
     skip: frozenset[str],
+    json_pins: frozenset[str] = frozenset(),
 ) -> None:
     shapes = node.shapes
-    if shapes == 0:
+    if shapes == 0 or draft.column_identity(path) in json_pins:
+        # Only ever NULL or empty maps (JSON keeps what was there), or a JSON column before
+        # (JSON never narrows).
+        if node.seen:
+            draft.columns.append(_column_draft(node, path, draft.rows, ColumnKind.JSON))
         return
     if shapes == SHAPE_MAP:
         for key in sorted(node.children):
             if not path and key in skip:
                 continue
-            _walk(draft, node.children[key], (*path, key), mode, skip)
+            _walk(draft, node.children[key], (*path, key), mode, skip, json_pins)
     elif shapes == SHAPE_SCALAR:
         draft.columns.append(_column_draft(node, path, draft.rows, _scalar_kind(node.kinds)))
     elif shapes == SHAPE_LIST and mode is ListMode.CHILD_TABLES:
         assert node.elem is not None
         draft.children.append((path, node.elem))
+        length = _column_draft(node, path, draft.rows, ColumnKind.BIGINT)
+        length.role = ColumnRole.LIST_LENGTH
+        draft.columns.append(length)
     else:
         draft.columns.append(_column_draft(node, path, draft.rows, ColumnKind.JSON))
 
@@ -175,8 +209,8 @@ def build_schema_set(
         raise ValueError(
             f"previous data-schema set has a different config: {previous.config} vs {config}"
         )
-    table_pins, column_pins = _pins(previous)
-    drafts = _drafts(observations)
+    table_pins, column_pins, json_pins = _pins(previous)
+    drafts = _drafts(observations, json_pins)
     table_names = _table_names(drafts, config, table_pins)
     key_kinds = _key_kinds(drafts, observations)
     max_bytes = config.max_name_bytes
@@ -204,37 +238,45 @@ def build_schema_set(
     )
 
 
-def _pins(previous: DataSchemaSet | None) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
-    """Table names and value column names of ``previous``, by table and column identity."""
+def _pins(
+    previous: DataSchemaSet | None,
+) -> tuple[dict[str, str], dict[str, dict[str, str]], set[str]]:
+    """Table names and value (and list-length) column names of ``previous``, by table and
+    column identity, and the identities of its JSON columns (JSON never narrows)."""
     table_pins: dict[str, str] = {}
     column_pins: dict[str, dict[str, str]] = {}
+    json_pins: set[str] = set()
     if previous is not None:
         for t in previous.tables:
             table_pins[t.identity] = t.name
-            column_pins[t.identity] = {
-                canonical_json([t.entity, [list(p) for p in t.list_path], list(c.path)]): c.name
-                for c in t.columns
-                if c.role is ColumnRole.VALUE
-            }
-    return table_pins, column_pins
+            pins = column_pins[t.identity] = {}
+            for c in t.columns:
+                if c.role in (ColumnRole.VALUE, ColumnRole.LIST_LENGTH):
+                    identity = column_identity(t.entity, t.list_path, c.path, c.role)
+                    pins[identity] = c.name
+                    if c.kind is ColumnKind.JSON:
+                        json_pins.add(identity)
+    return table_pins, column_pins, json_pins
 
 
-def _drafts(observations: SchemaObservations) -> list[_TableDraft]:
-    """Per entity its main table, then its child tables (one per list, at any depth)."""
+def _drafts(observations: SchemaObservations, json_pins: set[str]) -> list[_TableDraft]:
+    """Per entity its main table, then its child tables (one per list, at any depth); a path
+    that was a JSON column in ``json_pins`` stays one."""
+    pinned = frozenset(json_pins)
     config = observations.config
     keys = config.key_attributes
     drafts: list[_TableDraft] = []
     for entity in sorted(observations.entities, key=entity_sort_key):
         root = observations.entities[entity]
         main = _TableDraft(entity, (), None, root.seen)
-        _walk(main, root, (), config.list_mode, frozenset(keys))
+        _walk(main, root, (), config.list_mode, frozenset(keys), pinned)
         drafts.append(main)
         pending = [main]
         while pending:
             parent = pending.pop()
             for path, elem in parent.children:
                 child = _TableDraft(entity, (*parent.list_path, path), parent, elem.seen)
-                _walk(child, elem, (), config.list_mode, frozenset())
+                _walk(child, elem, (), config.list_mode, frozenset(), pinned)
                 drafts.append(child)
                 pending.append(child)
     return drafts
@@ -260,7 +302,7 @@ def _table_names(
                 continue
             assert d.parent is not None
             last = d.list_path[-1]
-            base = f"{table_names[d.parent.identity]}__{normalize_name(last) if last else 'value'}"
+            base = f"{table_names[d.parent.identity]}__{joined_name(last) if last else 'value'}"
             level.append(NameRequest(d.identity, base, False, (depth, d.identity)))
         if not level:
             break
@@ -289,7 +331,8 @@ def _key_columns(
 ) -> list[DataColumn]:
     """A main table's key columns, in key attribute order."""
     key_requests = [
-        NameRequest(f"key:{k}", normalize_name([k]), normalize_name([k]) == k, (0, k)) for k in keys
+        NameRequest(f"key:{k}", normalize_name([k]), normalize_name([k]) == k, (0, k), k)
+        for k in keys
     ]
     key_names = assign_names(key_requests, set(), {}, max_bytes)
     return [
@@ -313,39 +356,50 @@ def _parent_key_columns(parent_table: DataTable) -> list[DataColumn]:
 def _value_columns(
     d: _TableDraft, fixed: list[DataColumn], pins: Mapping[str, str], max_bytes: int
 ) -> list[DataColumn]:
-    """The value columns of a draft, named around its ``fixed`` columns, sorted by name."""
+    """The value (and list-length) columns of a draft, named around its ``fixed`` columns,
+    sorted by name. Hash suffixes come from the attribute path alone."""
     reserved = {c.name for c in fixed}
     requests = []
     for col in d.columns:
-        if col.path:
-            base = normalize_name(col.path)
-            lossless = base == "__".join(col.path)
-        else:
-            base, lossless = "value", True
+        base, lossless = _column_base(col)
+        suffix_source = canonical_json(list(col.path))
+        if col.role is ColumnRole.LIST_LENGTH:
+            suffix_source = canonical_json([*col.path, "#count"])
         requests.append(
             NameRequest(
-                d.column_identity(col.path),
+                d.column_identity(col.path, col.role),
                 base,
                 lossless,
-                (len(col.path), canonical_json(list(col.path))),
+                (len(col.path), canonical_json([list(col.path), col.role.value])),
+                suffix_source,
             )
         )
     names = assign_names(requests, reserved, pins, max_bytes)
     return sorted(
         (
             DataColumn(
-                names[d.column_identity(col.path)],
+                names[d.column_identity(col.path, col.role)],
                 col.path,
                 col.kind,
                 col.precision,
                 col.scale,
                 col.nullable,
-                ColumnRole.VALUE,
+                col.role,
             )
             for col in d.columns
         ),
         key=lambda c: c.name,
     )
+
+
+def _column_base(col: _ColumnDraft) -> tuple[str, bool]:
+    """The name a column would like and whether it spells its path exactly."""
+    if col.role is ColumnRole.LIST_LENGTH:
+        return unquoted_name(f"{joined_name(col.path) if col.path else 'value'}__count"), False
+    if col.path:
+        base = normalize_name(col.path)
+        return base, base == "__".join(col.path)
+    return "value", True
 
 
 def infer_schema_set(
@@ -366,6 +420,20 @@ def evolve_schema_set(
     return build_schema_set(merge_observations(schema_set.observations, observed), schema_set)
 
 
+_NAMED_ROLES = (ColumnRole.VALUE, ColumnRole.LIST_LENGTH)
+
+
+def _same_name(a: DataColumn, b: DataColumn | None) -> bool:
+    return b is not None and a.name == b.name
+
+
+def _joined_kind(a: DataColumn, b: DataColumn | None) -> DataColumn:
+    """``a``, as JSON when ``b`` is (JSON never narrows, whichever set had it)."""
+    if b is not None and b.kind is ColumnKind.JSON and a.kind is not ColumnKind.JSON:
+        return DataColumn(a.name, a.path, ColumnKind.JSON, None, None, a.nullable, a.role)
+    return a
+
+
 def merge_schema_sets(a: DataSchemaSet, b: DataSchemaSet) -> DataSchemaSet:
     """One set covering both (e.g. per-segment inferences): observations merged, names kept
     where both sets agree (commutative)."""
@@ -376,9 +444,11 @@ def merge_schema_sets(a: DataSchemaSet, b: DataSchemaSet) -> DataSchemaSet:
         ta, tb = pins_a[identity], pins_b[identity]
         if ta.name != tb.name:
             continue
-        cols_b = {c.path: c.name for c in tb.columns if c.role is ColumnRole.VALUE}
+        cols_b = {(c.path, c.role): c for c in tb.columns if c.role in _NAMED_ROLES}
         agreed = tuple(
-            c for c in ta.columns if c.role is not ColumnRole.VALUE or cols_b.get(c.path) == c.name
+            _joined_kind(c, cols_b.get((c.path, c.role)))
+            for c in ta.columns
+            if c.role not in _NAMED_ROLES or _same_name(c, cols_b.get((c.path, c.role)))
         )
         previous_tables.append(
             DataTable(ta.name, ta.entity, ta.list_path, ta.parent, agreed, ta.primary_key)

@@ -20,12 +20,10 @@ from .wire_values import carries_data, number_digits
 
 def value_slow(column: DataColumn, av: Any) -> str | None:
     tag = tag_of(av)
-    if tag == "NULL":
-        return None
     kind = column.kind
     if kind is ColumnKind.JSON:
         return json_text(av)
-    if tag == "M" and not carries_data(av):
+    if tag == "NULL" or (tag == "M" and not av["M"]):
         return None
     if kind is ColumnKind.TEXT and tag == "N":
         number_digits(av["N"])
@@ -35,8 +33,17 @@ def value_slow(column: DataColumn, av: Any) -> str | None:
     )
 
 
-def json_value(av: Any) -> str | None:
-    return None if "NULL" in av else json_text(av)
+def json_value(av: Any) -> str:
+    """A JSON column's text: NULL is JSON ``null`` (SQL NULL means the attribute is missing)."""
+    return json_text(av)
+
+
+def list_length(av: Any) -> str | None:
+    """A list-length column's text: the element count of a list or set, else NULL."""
+    for tag, value in av.items():
+        if tag in LIST_TAGS:
+            return INDEX_TEXT[len(value)] if len(value) < len(INDEX_TEXT) else str(len(value))
+    return None
 
 
 def map_slow(av: Any) -> None:
@@ -46,8 +53,11 @@ def map_slow(av: Any) -> None:
 
 
 def extra_attributes(attrs: dict[str, Spec], m: Mapping[str, Any]) -> None:
+    """An attribute the data-schema does not know is a misfit, even NULL or an empty map:
+    the widened data-schema gives it a column that keeps it apart from a missing one."""
     for name, av in m.items():
-        if name not in attrs and carries_data(av):
+        if name not in attrs:
+            carries_data(av)  # a malformed value is a bad item, not a misfit
             raise Misfit("is not in the data-schema", (name,))
 
 
@@ -60,8 +70,7 @@ def _fill(attrs: dict[str, Spec], m: Mapping[str, Any], row: list[Any], pending:
         for name, av in m.items():
             spec = attrs.get(name)
             if spec is None:
-                if "NULL" in av or not carries_data(av):
-                    continue
+                carries_data(av)  # a malformed value is a bad item, not a misfit
                 raise Misfit("is not in the data-schema")
             _put(spec, av, row, pending)
     except Misfit as e:
@@ -79,6 +88,8 @@ def _put(spec: Spec, av: Any, row: list[Any], pending: list) -> None:
             row[i] = v if arg is None else arg(v)
         return
     if op == OP_LIST:
+        if i >= 0:
+            row[i] = list_length(av)
         pending.append((arg, av))
         return
     v = av.get(tag)
@@ -167,7 +178,7 @@ def emit_children(plan: Plan, av: Any, parent_key: Row, diagnose: bool = False) 
         raise ValueError(f"expected a one-key DynamoDB attribute value, got {shown(av)}")
     ((tag, value),) = av.items()
     if tag not in LIST_TAGS:
-        if not carries_data(av):
+        if tag == "NULL" or (tag == "M" and not value):
             return
         raise Misfit(f"{tag} value where the data-schema has a list or set", plan.list_path)
     scalar = plan.scalar

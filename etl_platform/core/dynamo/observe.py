@@ -154,7 +154,7 @@ class _Observer:
 
     def _m(self, node: PathObservation, v: Any, path: tuple[str, ...]) -> None:
         _expect(v, dict, "M", path)
-        if not _map_has_data(v):
+        if not v:  # an empty map counts as NULL (a path holding only those gets JSON)
             node.nulls += 1
             return
         node.shapes |= SHAPE_MAP
@@ -206,20 +206,6 @@ def _expect(value: Any, types: type | tuple[type, ...], tag: str, path: tuple[st
 
 def _show_path(path: Iterable[str]) -> str:
     return ".".join(repr(p) if p != "[]" else "[]" for p in path) or "<item>"
-
-
-def _map_has_data(m: dict) -> bool:
-    """Lenient :func:`carries_data` of a map's content: malformed values count as data (the
-    observer then reports them with their path)."""
-    for av in m.values():
-        if type(av) is not dict or len(av) != 1:
-            return True
-        if "NULL" in av:
-            continue
-        inner = av.get("M")
-        if type(inner) is not dict or _map_has_data(inner):
-            return True
-    return False
 
 
 @dataclass(frozen=True, eq=False)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from ..csv_encoding import CsvStats
+from ..warehouse.dialect import Dialect
 from .csv_output import open_csv_writer
 from .data_schema import DataSchemaSet
 from .schema_diff import diff
@@ -64,15 +65,19 @@ def extract_segment(
     on_unfit: UnfitPolicy | str = UnfitPolicy.EVOLVE,
     max_passes: int = 3,
     progress: Callable[[int, int], None] | None = None,
+    dialect: Dialect = Dialect.POSTGRES,
 ) -> SegmentExtract:
     """Scan, transform and write the segment. ``open_output(table)`` returns a fresh binary
     file for that table's CSV (truncated on each pass); the caller uploads the files after
-    this returns. ``progress(items, pages)`` is called after every page."""
+    this returns. ``progress(items, pages)`` is called after every page. The CSVs are written
+    for the warehouse ``dialect`` (its NULL marker and binary text)."""
     policy = UnfitPolicy(on_unfit)
     started = time.monotonic()
     original = schema_set
     for attempt in range(1, max_passes + 1):
-        schema_set, items, stats = _scan_pass(scan, schema_set, open_output, policy, progress)
+        schema_set, items, stats = _scan_pass(
+            scan, schema_set, open_output, policy, progress, dialect
+        )
         if stats is None:
             continue
         changes = diff(original, schema_set)
@@ -100,12 +105,14 @@ def _scan_pass(
     open_output: Callable[[str], IO[bytes]],
     policy: UnfitPolicy,
     progress: Callable[[int, int], None] | None,
+    dialect: Dialect,
 ) -> tuple[DataSchemaSet, int, dict[str, CsvStats] | None]:
     """One scan of the segment: ``(final data-schema, items, CSV stats)``, the stats None (and
     every CSV aborted) when the data-schema widened during the scan."""
-    transformer = ItemTransformer(schema_set, on_unfit=policy)
+    transformer = ItemTransformer(schema_set, on_unfit=policy, dialect=dialect)
     writers = {
-        table.name: open_csv_writer(table, open_output(table.name)) for table in schema_set.tables
+        table.name: open_csv_writer(table, open_output(table.name), dialect=dialect)
+        for table in schema_set.tables
     }
     widened = False
     items = pages = 0
@@ -116,7 +123,7 @@ def _scan_pass(
             pages += 1
             if batch.unfit:
                 schema_set = transformer.evolved_schema_set(batch.unfit)
-                transformer = ItemTransformer(schema_set, on_unfit=policy)
+                transformer = ItemTransformer(schema_set, on_unfit=policy, dialect=dialect)
                 widened = True
             elif not widened:
                 for name, rows in batch.rows.items():

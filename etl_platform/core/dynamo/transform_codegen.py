@@ -23,6 +23,7 @@ from .interpret import (
     emit_children,
     extra_attributes,
     json_value,
+    list_length,
     map_slow,
     missing_key,
     truncate_rows,
@@ -44,6 +45,7 @@ class CodeGen:
             "_json_value": json_value,
             "_map_slow": map_slow,
             "_extra": extra_attributes,
+            "_list_length": list_length,
         }
         self.lines: list[str] = []
         self.uses_lists = False
@@ -79,13 +81,21 @@ class CodeGen:
             self.level(arg, m, path, depth + 1, indent + 1)
             self.emit(indent, "else:")
             self.emit(indent + 1, "_map_slow(av)")
-        elif self.list_locals is not None:
+        else:
+            self.list_value(i, arg, indent)
+
+    def list_value(self, length_column: int, plan: Plan, indent: int) -> None:
+        """Code keeping the list in local ``av`` for its child table's rows (and setting the
+        parent's list-length column, if any)."""
+        if length_column >= 0:
+            self.emit(indent, f"c{length_column} = _list_length(av)")
+        if self.list_locals is not None:
             name = f"l{len(self.list_locals)}"
-            self.list_locals.append((name, self.const(arg)))
+            self.list_locals.append((name, self.const(plan)))
             self.emit(indent, f"{name} = av")
         else:
             self.uses_lists = True
-            self.emit(indent, f"pending.append(({self.const(arg)}, av))")
+            self.emit(indent, f"pending.append(({self.const(plan)}, av))")
 
     def encoding(
         self,

@@ -3,7 +3,8 @@
 A table's attributes form a tree of spec tuples ``(op, index, tag, arg, column)``: op VALUE:
 column ``index``, ``tag`` the usual type tag, ``arg`` its encoder (None = the value as is, tag
 None = JSON); op MAP: ``arg`` is the nested attrs dict; op LIST: ``arg`` is the child table's
-plan. Per table the transformer generates straight-line Python (:mod:`.transform_codegen`: one
+plan, ``index`` the parent's list-length column (-1: none, a data-schema cached before it).
+Per table the transformer generates straight-line Python (:mod:`.transform_codegen`: one
 dict probe per known attribute, a local per column, common encodings inline): a main table's
 ``fill(item)`` appends the item's rows to its table and its child tables; a child table's
 ``fill(element, parent key, index)`` returns the element's row and ``emit(value, parent key)``
@@ -83,7 +84,8 @@ def _unset_fill(*args: Any) -> tuple[Row, list | None]:
     raise AssertionError("plan not compiled")
 
 
-def value_spec(column: DataColumn, index: int) -> Spec:
+def value_spec(column: DataColumn, index: int, binary: Callable[[Any], str] = binary_text) -> Spec:
+    """The spec of a column; ``binary`` encodes binary values (the warehouse dialect's text)."""
     kind = column.kind
     if kind is ColumnKind.TEXT:
         return (OP_VALUE, index, "S", None, column)
@@ -98,7 +100,7 @@ def value_spec(column: DataColumn, index: int) -> Spec:
     if kind is ColumnKind.BOOLEAN:
         return (OP_VALUE, index, "BOOL", boolean_text, column)
     if kind is ColumnKind.BINARY:
-        return (OP_VALUE, index, "B", binary_text, column)
+        return (OP_VALUE, index, "B", binary, column)
     return (OP_VALUE, index, None, None, column)
 
 
@@ -146,16 +148,18 @@ class TablePlans:
     main_attrs: dict[str, dict[str, Spec]] = field(default_factory=dict)
 
 
-def build_plans(tables: Iterable[DataTable]) -> TablePlans:
+def build_plans(
+    tables: Iterable[DataTable], binary: Callable[[Any], str] = binary_text
+) -> TablePlans:
     """Plans of ``tables`` (parents before children), each child's list spec placed in its
     parent, scalar element encoders set and every plan linked to its main table and ancestors
-    (not compiled yet)."""
+    (not compiled yet). ``binary`` encodes binary values for the warehouse dialect."""
     by_name = {t.name: t for t in tables}
     out = TablePlans()
     for name in sorted(by_name, key=lambda n: (len(by_name[n].list_path), n)):
         table = by_name[name]
         plan = out.by_table[name] = Plan(table)
-        attrs = _table_attrs(plan)
+        attrs = _table_attrs(plan, binary)
         if table.parent is None:
             if table.entity in out.mains:
                 raise ValueError(f"entity {table.entity!r} has two main tables")
@@ -178,15 +182,15 @@ def build_plans(tables: Iterable[DataTable]) -> TablePlans:
     return out
 
 
-def _table_attrs(plan: Plan) -> dict[str, Spec]:
+def _table_attrs(plan: Plan, binary: Callable[[Any], str]) -> dict[str, Spec]:
     """The attrs tree of ``plan``'s key and value columns; a scalar element's value column
     becomes ``plan.elem``."""
     attrs: dict[str, Spec] = {}
     for index, column in enumerate(plan.table.columns):
         if column.role is ColumnRole.KEY or (column.role is ColumnRole.VALUE and column.path):
-            place(attrs, column.path, value_spec(column, index))
+            place(attrs, column.path, value_spec(column, index, binary))
         elif column.role is ColumnRole.VALUE:
-            plan.elem = value_spec(column, index)
+            plan.elem = value_spec(column, index, binary)
     return attrs
 
 
@@ -200,8 +204,16 @@ def _attach_child(plans: TablePlans, plan: Plan, attrs: dict[str, Spec]) -> None
     parent = plans.by_table.get(table.parent or "")
     if parent is None:
         raise ValueError(f"child table {name!r} has no parent table {table.parent!r}")
-    list_spec: Spec = (OP_LIST, -1, "L", plan, None)
     path = table.list_path[-1]
+    length_column = next(
+        (
+            index
+            for index, column in enumerate(parent.table.columns)
+            if column.role is ColumnRole.LIST_LENGTH and column.path == path
+        ),
+        -1,
+    )
+    list_spec: Spec = (OP_LIST, length_column, "L", plan, None)
     if parent.table.parent is None:
         place(plans.main_attrs[parent.table.name], path, list_spec)
     elif path:

@@ -23,12 +23,13 @@ page-wide garbage-collector churn. See ``benchmarks/dynamo_transform.py``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..warehouse.dialect import Dialect
 from .data_schema import DataSchemaSet, DataTable
-from .encoders import shown
+from .encoders import binary_text, bytes_of, shown
 from .infer import evolve_schema_set
 from .interpret import (
     diagnose,
@@ -64,7 +65,8 @@ class ItemTransformer:
     once per segment, call :meth:`transform` per page; one instance per thread).
 
     ``generate_code=False`` uses the interpreter everywhere (same results, slower; the tests
-    compare both)."""
+    compare both). Binary values are encoded as ``dialect`` loads them (PostgreSQL ``\\x…``
+    hex by default, Redshift plain hex for VARBYTE)."""
 
     def __init__(
         self,
@@ -72,9 +74,11 @@ class ItemTransformer:
         *,
         on_unfit: UnfitPolicy | str = UnfitPolicy.FAIL,
         generate_code: bool = True,
+        dialect: Dialect = Dialect.POSTGRES,
     ) -> None:
         self.schema_set = schema_set
         self.on_unfit = UnfitPolicy(on_unfit)
+        self.dialect = dialect
         config = schema_set.config
         self._rule = config.entity_rule
         self._key_attributes = config.key_attributes
@@ -85,7 +89,7 @@ class ItemTransformer:
         return self.schema_set.tables
 
     def _compile(self, generate_code: bool) -> None:
-        built = build_plans(self.schema_set.tables)
+        built = build_plans(self.schema_set.tables, binary_encoder(self.dialect))
         self._plans: dict[str, Plan] = built.by_table
         self._mains: dict[str | None, Plan] = built.mains
         for plan in built.by_table.values():
@@ -161,6 +165,19 @@ class ItemTransformer:
         return evolve_schema_set(self.schema_set, (u.item for u in unfit))
 
 
+def binary_encoder(dialect: Dialect) -> Callable[[Any], str]:
+    """How binary values (bytes, or the base64 text of raw wire JSON) become CSV text for
+    ``dialect``: PostgreSQL keeps the fast ``\\x`` encoder, others use
+    :meth:`~etl_platform.core.warehouse.dialect.Dialect.binary_text`."""
+    if dialect.binary_text(b"\x01") == binary_text(b"\x01"):
+        return binary_text
+
+    def encode(value: Any) -> str:
+        return dialect.binary_text(value if type(value) is bytes else bytes_of(value))
+
+    return encode
+
+
 def _compile_child(plan: Plan, generate_code: bool) -> None:
     """A child table's element ``fill`` and list ``emit``: generated, or the interpreter when
     asked or when its elements have very many attributes."""
@@ -189,6 +206,7 @@ def transform_items(
     items: Iterable[Mapping[str, Any]],
     *,
     on_unfit: UnfitPolicy | str = UnfitPolicy.FAIL,
+    dialect: Dialect = Dialect.POSTGRES,
 ) -> TransformBatch:
     """One-off :meth:`ItemTransformer.transform` (compile once and reuse for many pages)."""
-    return ItemTransformer(schema_set, on_unfit=on_unfit).transform(items)
+    return ItemTransformer(schema_set, on_unfit=on_unfit, dialect=dialect).transform(items)
