@@ -3,5 +3,6 @@
 
 from etl_platform.components.dynamo_etl import DynamoTableEtl
 from etl_platform.components.lake_export import LakeExport
+from etl_platform.components.microbatch import MicrobatchLoader
 
-__all__ = ["DynamoTableEtl", "LakeExport"]
+__all__ = ["DynamoTableEtl", "LakeExport", "MicrobatchLoader"]

@@ -145,6 +145,10 @@ def test_memory_acknowledges_only_existing_runs():
     assert again == mem
     assert again.settle({"run-a"}) == ["h1", "h2"]
     assert again.seen == {"fp1": "run-a", "fp2": "run-a"} and again.pending == {}
+    mem = SensorMemory()
+    mem.acknowledge_after("run-a", ["h1", "shared"])
+    mem.acknowledge_after("run-b", ["shared"])
+    assert mem.settle({"run-a"}) == ["h1"]  # a message feeding two runs waits for both
     with pytest.raises(ValueError, match="cursor"):
         SensorMemory.from_cursor("[1]")
 

@@ -56,13 +56,14 @@ class SensorMemory:
         self.pending.setdefault(run_key, []).extend(receipt_handles)
 
     def settle(self, existing_run_keys: set[str]) -> list[str]:
-        """Receipt handles now safe to delete (their run exists); forget the rest, and what
-        ``seen`` says of run keys that never became runs."""
-        deletable: list[str] = []
+        """Receipt handles now safe to delete (every run their message feeds exists); forget the
+        rest, and what ``seen`` says of run keys that never became runs."""
+        owners: dict[str, set[str]] = {}
         for run_key, handles in self.pending.items():
-            if run_key in existing_run_keys:
-                deletable.extend(handles)
-            else:
-                self.seen = {fp: rk for fp, rk in self.seen.items() if rk != run_key}
+            for handle in handles:
+                owners.setdefault(handle, set()).add(run_key)
+        missing = set(self.pending) - existing_run_keys
+        if missing:
+            self.seen = {fp: rk for fp, rk in self.seen.items() if rk not in missing}
         self.pending = {}
-        return deletable
+        return [h for h, run_keys in owners.items() if run_keys <= existing_run_keys]
