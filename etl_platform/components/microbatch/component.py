@@ -212,11 +212,15 @@ class MicrobatchLoader(dg.Component, dg.Model, dg.Resolvable):
             max_messages=self.batching.max_messages_per_tick,
             poison_retry_after_s=self.poison_retry_after_seconds,
             op_name=self.op_name,
+            first_day=date.fromisoformat(self.start_date),
         )
 
     # -- definitions ----------------------------------------------------------------------
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
-        daily = dg.DailyPartitionsDefinition(start_date=self.start_date, timezone="UTC")
+        # end_offset=1: today is a partition while its files are still arriving
+        daily = dg.DailyPartitionsDefinition(
+            start_date=self.start_date, timezone="UTC", end_offset=1
+        )
         asset = self.table_asset(daily)
         job = dg.define_asset_job(
             self.job_name, selection=dg.AssetSelection.assets(self.asset_key), partitions_def=daily

@@ -22,6 +22,7 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import dagster as dg
@@ -52,6 +53,7 @@ class SensorSettings:
     max_messages: int
     poison_retry_after_s: int
     op_name: str
+    first_day: date
 
 
 @dataclass
@@ -128,6 +130,14 @@ def manifest_run_config(op_name: str, manifest: Manifest, uri: str) -> dict[str,
     }
 
 
+def _within_partitions(
+    dated: list[DatedEvent], first_day: date
+) -> tuple[list[DatedEvent], list[DatedEvent]]:
+    last_day = datetime.now(UTC).date() + timedelta(days=1)
+    inside = [d for d in dated if first_day <= d.day <= last_day]
+    return inside, [d for d in dated if not first_day <= d.day <= last_day]
+
+
 def sqs_tick(
     context: dg.SensorEvaluationContext,
     target: LoadTarget,
@@ -153,7 +163,17 @@ def sqs_tick(
     for event, run_key in duplicates:
         if run_key is not None:  # a version an earlier tick requested: ack with that run
             memory.acknowledge_after(run_key, handles.pop(event_fingerprint(event), []))
-    dated = [DatedEvent.of(e, target.day_pattern) for e in fresh]
+    dated, out_of_range = _within_partitions(
+        [DatedEvent.of(e, target.day_pattern) for e in fresh], settings.first_day
+    )
+    for item in out_of_range:  # no partition to load into: left for redrive, like poison
+        context.log.warning(
+            f"s3://{item.event.bucket}/{item.event.key}: day {item.day} is outside the "
+            f"partitions ({settings.first_day} to tomorrow); its message is left for the DLQ"
+        )
+        for handle in handles.pop(event_fingerprint(item.event), []):
+            sqs.change_visibility(queue_url, handle, settings.poison_retry_after_s)
+    fresh = [item.event for item in dated]
     requests: list[dg.RunRequest] = []
     for manifest in group_into_manifests(target.instance, dated, settings.limits):
         uri = write_manifest(target, store, manifest)  # durable before the run is requested
