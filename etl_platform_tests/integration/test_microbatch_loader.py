@@ -3,9 +3,11 @@ PostgreSQL, real Dagster sensor ticks and runs of the micro-batch loader compone
 
 from __future__ import annotations
 
+import gzip
 import time
 from datetime import UTC, datetime, timedelta
 
+import boto3
 import dagster as dg
 import psycopg
 import pytest
@@ -228,3 +230,41 @@ def test_manifest_is_written_before_the_run_and_messages_deleted_after(world):
     assert world.run(request).success
     assert world.tick() == []  # the run exists now: its message is deleted
     assert world.queue_depth(world.queue_url) == 0
+
+
+def test_demo_instance_merges_files_dropped_into_the_demo_bucket(local_stack, stack_env):
+    from etl_platform.definitions import defs as demo_defs
+    from etl_platform.local import demo
+
+    demo.seed_aws()
+    loaded = demo_defs()
+    today = datetime.now(UTC).date().isoformat()
+    rows = [
+        ("1", "Ada", "10.50", T1.isoformat(), "false"),
+        ("1", "Ada", "12.00", T2.isoformat(), "false"),
+        ("2", "Bob", "3.25", "", "false"),
+    ]
+    body = "".join(",".join(r) + "\n" for r in rows).encode()
+    s3 = boto3.client("s3")
+    s3.put_object(
+        Bucket="loader-landing", Key=f"orders/dt={today}/drop 1.csv.gz", Body=gzip.compress(body)
+    )
+    sensor = loaded.get_sensor_def("orders_demo_sqs_sensor")
+    with dg.instance_for_test() as instance:
+        context = dg.build_sensor_context(
+            instance=instance, definitions=loaded, resources=loaded.resources
+        )
+        (request,) = sensor(context).run_requests
+        job = loaded.resolve_job_def("orders_demo_load")
+        result = job.execute_in_process(
+            run_config=request.run_config,
+            partition_key=request.partition_key,
+            instance=instance,
+        )
+        assert result.success
+    with psycopg.connect(stack_env["ETL_WAREHOUSE_DSN"]) as conn:
+        got = conn.execute(
+            "SELECT order_id, customer, amount::text, updated_at FROM microbatch_demo.orders "
+            "ORDER BY order_id"
+        ).fetchall()
+    assert got == [(1, "Ada", "12.00", T2), (2, "Bob", "3.25", None)]

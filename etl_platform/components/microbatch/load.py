@@ -295,8 +295,12 @@ def load_days(
         totals: dict[str, Any] = {"kind": "bulk", "days": len(per_day)}
         for metadata in per_day:
             for name, value in metadata.items():
-                if isinstance(value, int | float) and not name.startswith("event_to_commit"):
+                if isinstance(value, int | float) and name.startswith(("files", "bytes", "rows_")):
                     totals[name] = totals.get(name, 0) + value
+                elif name in ("attempts", "duration_s"):
+                    totals[name] = totals.get(name, 0) + value
+        seconds = totals.get("duration_s", 0)
+        totals["rows_per_s"] = round(totals.get("rows_read", 0) / seconds, 1) if seconds else 0.0
         return dg.MaterializeResult(metadata=totals)
 
     what = f"micro-batch load of {target.label} for {', '.join(map(str, days))}"
