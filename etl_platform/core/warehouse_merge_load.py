@@ -26,6 +26,10 @@ it was.
 
    This is delete-insert on both dialects (Redshift's ``DELETE ... USING``; its ``MERGE`` needs
    the same deduplicated source and reports no per-action counts).
+   On PostgreSQL, when the target has a unique index on exactly the key,
+   :func:`upsert_statement` does the same in ONE statement: ``DISTINCT ON`` the key, a
+   ``DELETE`` of the winning delete flags and an ``INSERT ... ON CONFLICT DO UPDATE WHERE not
+   older`` as data-modifying CTEs (about half the round trips and scans of step 3).
 4. Merge off: :func:`append_statement`, a plain ``INSERT ... SELECT`` of every staged row.
 """
 
@@ -59,6 +63,8 @@ __all__ = [
     "create_target_if_missing",
     "merge_statements",
     "number_stage_file",
+    "unique_key_query",
+    "upsert_statement",
 ]
 
 STAGE_TABLE = "__etl_mb_stage"
@@ -292,4 +298,65 @@ def append_statement(
         _names(dialect, columns),
         sql.Identifier(STAGE_TABLE),
         sql.Identifier(LOAD_ORDER_COLUMN),
+    )
+
+
+def unique_key_query(schema: str, table: str, key: Sequence[str]) -> tuple[sql.Composed, tuple]:
+    """PostgreSQL: one row when ``schema.table`` has a unique index on exactly ``key``."""
+    query = sql.SQL(
+        "SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relname = %s "
+        "AND i.indisunique AND i.indpred IS NULL AND i.indexprs IS NULL AND ARRAY(SELECT "
+        "a.attname::text FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum = ANY(i.indkey) "
+        "ORDER BY a.attname) = %s::text[]"
+    )
+    return sql.Composed([query]), (schema, table, sorted(key))
+
+
+def upsert_statement(
+    schema: str, table: str, columns: Sequence[str], keys: MergeKeys
+) -> sql.Composed:
+    """PostgreSQL's one-statement merge (same rules as :func:`merge_statements`), needing a
+    unique index on the key. Returns one row: batch, delete, insert, replace, drop_older."""
+    dialect = Dialect.POSTGRES
+    label = f"{schema}.{table}"
+    _check_columns(label, columns)
+    keys.check(label, columns)
+    target = qualified_name(dialect, schema, table)
+    ts = sql.Identifier(keys.timestamp_column)
+    key_list = _names(dialect, keys.primary_key)
+    non_key = [c for c in columns if c not in keys.primary_key]
+    updates = sql.SQL(", ").join(
+        sql.SQL("{} = EXCLUDED.{}").format(sql.Identifier(c), sql.Identifier(c)) for c in non_key
+    )
+    flag = sql.Identifier(keys.delete_column) if keys.delete_column else None
+    is_delete = sql.SQL("src.{} IS TRUE").format(flag) if flag else sql.SQL("false")
+    return sql.SQL(
+        "WITH src AS MATERIALIZED (SELECT DISTINCT ON ({keys}) {cols} FROM {stage} "
+        "ORDER BY {keys}, {ts} DESC NULLS LAST, {order} DESC), "
+        "del AS (DELETE FROM {target} AS t USING src WHERE {match} AND {is_delete} "
+        "AND (t.{ts} IS NULL OR src.{ts} >= t.{ts}) RETURNING 1), "
+        "up AS (INSERT INTO {target} AS t ({cols}) SELECT {src_cols} FROM src "
+        "WHERE NOT ({is_delete}) ON CONFLICT ({keys}) DO UPDATE SET {updates} "
+        "WHERE t.{ts} IS NULL OR EXCLUDED.{ts} >= t.{ts} RETURNING (t.xmax = 0) AS fresh) "
+        "SELECT (SELECT count(*) FROM src), (SELECT count(*) FROM del), "
+        "count(*) FILTER (WHERE fresh), count(*) FILTER (WHERE NOT fresh), "
+        "(SELECT count(*) FROM src WHERE NOT ({is_delete})) - count(*) FROM up"
+    ).format(
+        keys=key_list,
+        cols=_names(dialect, columns),
+        src_cols=_names(dialect, columns, "src"),
+        stage=sql.Identifier(STAGE_TABLE),
+        ts=ts,
+        order=sql.Identifier(LOAD_ORDER_COLUMN),
+        target=target,
+        match=_key_match(
+            keys.primary_key, sql.Composed([sql.Identifier("t")]), sql.Composed([sql.SQL("src")])
+        ),
+        is_delete=is_delete,
+        updates=updates
+        if non_key
+        else sql.SQL("{} = EXCLUDED.{}").format(
+            sql.Identifier(keys.primary_key[0]), sql.Identifier(keys.primary_key[0])
+        ),
     )

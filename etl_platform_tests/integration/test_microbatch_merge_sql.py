@@ -77,7 +77,9 @@ def csv_line(row: tuple) -> bytes:
     return (",".join(field(v) for v in row) + "\n").encode()
 
 
-def run_load(conn: psycopg.Connection, load: list[list[tuple]], merge: bool = True) -> dict:
+def run_load(
+    conn: psycopg.Connection, load: list[list[tuple]], merge: bool = True, upsert: bool = False
+) -> dict:
     counts: dict[str, int] = {}
     with conn.transaction():
         for s in m.begin_load(PG, "mb", "items"):
@@ -89,7 +91,12 @@ def run_load(conn: psycopg.Connection, load: list[list[tuple]], merge: bool = Tr
                 with cur.copy(warehouse_sql.copy_from_stdin(None, m.STAGE_TABLE, COLS)) as copy:
                     for row in rows:
                         copy.write(csv_line(row))
-            if merge:
+            if merge and upsert:
+                row = cur.execute(m.upsert_statement("mb", "items", COLS, KEYS)).fetchone()
+                names = ("batch", "delete", "insert", "replace", "drop_older")
+                counts = dict(zip(names, row, strict=True))
+                counts["insert"] += counts["replace"]  # as merge_statements counts it
+            elif merge:
                 for action, s in m.merge_statements(PG, "mb", "items", COLS, KEYS):
                     cur.execute(s)
                     counts[action] = cur.rowcount
@@ -124,19 +131,20 @@ loads_st = st.lists(st.lists(st.lists(rows_st, max_size=6), min_size=1, max_size
 @settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(loads=loads_st)
-def test_merge_equals_the_model(conn, loads):
+@given(loads=loads_st, upsert=st.booleans())
+def test_merge_equals_the_model(conn, loads, upsert):
     conn.execute("TRUNCATE mb.items")
     expected: dict = {}
     for load in loads:
-        counts = run_load(conn, load)
+        counts = run_load(conn, load, upsert=upsert)
         expected, written = model(expected, load)
         assert table_rows(conn) == expected
         assert counts["insert"] == written
         assert counts["batch"] == len({row[0] for rows in load for row in rows})
 
 
-def test_counts_of_one_load(conn):
+@pytest.mark.parametrize("upsert", [False, True])
+def test_counts_of_one_load(conn, upsert):
     run_load(conn, [[(1, T0, "a", False), (2, T0, "b", False), (3, None, "c", False)]])
     later = T0 + timedelta(hours=1)
     counts = run_load(
@@ -145,11 +153,19 @@ def test_counts_of_one_load(conn):
             [(1, later, "a2", False), (1, T0, "a-old", False)],  # one duplicate
             [(2, later, "gone", True), (3, None, "c2", False), (4, None, "new", False)],
         ],
+        upsert=upsert,
     )
     assert counts == {"batch": 4, "drop_older": 0, "delete": 1, "replace": 2, "insert": 3}
     assert sorted(table_rows(conn)) == [1, 3, 4]
-    counts = run_load(conn, [[(1, T0, "replayed old", False)]])
+    counts = run_load(conn, [[(1, T0, "replayed old", False)]], upsert=upsert)
     assert counts["drop_older"] == 1 and table_rows(conn)[1][2] == "a2"
+
+
+def test_unique_key_probe(conn):
+    query, params = m.unique_key_query("mb", "items", ["id"])
+    assert conn.execute(query, params).fetchall() == [(1,)]
+    query, params = m.unique_key_query("mb", "items", ["id", "ts"])
+    assert conn.execute(query, params).fetchall() == []
 
 
 def test_merge_off_appends(conn):

@@ -143,6 +143,28 @@ def _stage_files(
             raise FileLoadError(f"COPY of {f.url} into {target.label} failed: {exc}") from exc
 
 
+def _merge(target: LoadTarget, dialect: Dialect, cur: Any, columns: list[str]) -> dict[str, int]:
+    """Append, or merge: one upsert statement on PostgreSQL when the key has a unique index,
+    else the portable delete-insert. Returns the row count of each action."""
+    keys, schema, table = target.merge_keys, target.schema, target.table
+    if keys is None:
+        cur.execute(wml.append_statement(dialect, schema, table, columns))
+        return {"insert": cur.rowcount}
+    if dialect is Dialect.POSTGRES:
+        query, params = wml.unique_key_query(schema, table, keys.primary_key)
+        if cur.execute(query, params).fetchone():
+            row = cur.execute(wml.upsert_statement(schema, table, columns, keys)).fetchone()
+            names = ("batch", "delete", "insert", "replace", "drop_older")
+            counts = dict(zip(names, (int(v) for v in row), strict=True))
+            counts["insert"] += counts["replace"]  # counted as merge_statements counts it
+            return counts
+    counts = {}
+    for action, statement in wml.merge_statements(dialect, schema, table, columns, keys):
+        cur.execute(statement)
+        counts[action] = cur.rowcount
+    return counts
+
+
 def _load_once(
     target: LoadTarget,
     warehouse: WarehouseResource,
@@ -164,17 +186,7 @@ def _load_once(
             _stage_files(target, warehouse, store, conn, columns, manifest, manifest_uri)
             with conn.cursor() as cur:
                 rows_read = cur.execute(wml.count_query(wml.STAGE_TABLE)).fetchone()[0]
-                counts: dict[str, int] = {}
-                if target.merge_keys is None:
-                    cur.execute(wml.append_statement(dialect, target.schema, target.table, columns))
-                    counts["insert"] = cur.rowcount
-                else:
-                    statements = wml.merge_statements(
-                        dialect, target.schema, target.table, columns, target.merge_keys
-                    )
-                    for action, statement in statements:
-                        cur.execute(statement)
-                        counts[action] = cur.rowcount
+                counts = _merge(target, dialect, cur, columns)
     result.rows_read, result.counts = int(rows_read), counts
 
 
