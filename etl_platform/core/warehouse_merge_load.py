@@ -211,20 +211,9 @@ def _key_match(keys: Sequence[str], left: sql.Composable, right: sql.Composable)
     )
 
 
-def merge_statements(
-    dialect: Dialect, schema: str, table: str, columns: Sequence[str], keys: MergeKeys
-) -> list[tuple[str, sql.Composed]]:
-    """``(action, statement)`` pairs of the merge (step 3), to run in order in the load's
-    transaction; the row count of ``drop_older``, ``delete``, ``replace`` and ``insert`` is the
-    number of rows that action took."""
-    dialect = parse_dialect(dialect)
-    label = f"{schema}.{table}"
-    _check_columns(label, columns)
-    keys.check(label, columns)
-    target = qualified_name(dialect, schema, table)
-    # Redshift's DELETE takes no alias for its target: refer to it by its qualified name
-    target_ref = sql.Composed([target])
-    batch, batch_ref = sql.Identifier(BATCH_TABLE), sql.Composed([sql.Identifier(BATCH_TABLE)])
+def _batch_statement(dialect: Dialect, columns: Sequence[str], keys: MergeKeys) -> sql.Composed:
+    """``CREATE TEMP TABLE batch AS`` the winning staged row of each key."""
+    batch = sql.Identifier(BATCH_TABLE)
     ts, order, rank = (
         sql.Identifier(keys.timestamp_column),
         sql.Identifier(LOAD_ORDER_COLUMN),
@@ -245,6 +234,25 @@ def merge_statements(
         rank=rank,
         stage=sql.Identifier(STAGE_TABLE),
     )
+    return create_batch
+
+
+def merge_statements(
+    dialect: Dialect, schema: str, table: str, columns: Sequence[str], keys: MergeKeys
+) -> list[tuple[str, sql.Composed]]:
+    """``(action, statement)`` pairs of the merge (step 3), to run in order in the load's
+    transaction; the row count of ``drop_older``, ``delete``, ``replace`` and ``insert`` is the
+    number of rows that action took."""
+    dialect = parse_dialect(dialect)
+    label = f"{schema}.{table}"
+    _check_columns(label, columns)
+    keys.check(label, columns)
+    target = qualified_name(dialect, schema, table)
+    # Redshift's DELETE takes no alias for its target: refer to it by its qualified name
+    target_ref = sql.Composed([target])
+    batch, batch_ref = sql.Identifier(BATCH_TABLE), sql.Composed([sql.Identifier(BATCH_TABLE)])
+    ts = sql.Identifier(keys.timestamp_column)
+    create_batch = _batch_statement(dialect, columns, keys)
     t_alias = sql.Composed([sql.Identifier("t")])
     drop_older = sql.SQL(
         "DELETE FROM {batch} USING {target} AS t WHERE {match} AND t.{ts} IS NOT NULL "
