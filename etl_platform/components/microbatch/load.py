@@ -130,17 +130,20 @@ def _stage_files(
     columns: list[str],
     manifest: Manifest,
     manifest_uri: str,
-) -> None:
+) -> int:
+    """COPY every file into the stage, in manifest order; returns the rows read."""
     dialect = warehouse.sql_dialect
+    rows = 0
     for ordinal, f in enumerate(manifest.files):
         try:
-            warehouse.load_csv_objects(
+            rows += warehouse.load_csv_objects(
                 conn, None, wml.STAGE_TABLE, columns, [f.url], store, f"{manifest_uri}.{ordinal}"
-            )
+            ).rows
             if dialect is Dialect.REDSHIFT:
                 conn.execute(wml.number_stage_file(dialect, ordinal))
         except Exception as exc:
             raise FileLoadError(f"COPY of {f.url} into {target.label} failed: {exc}") from exc
+    return rows
 
 
 def _merge(target: LoadTarget, dialect: Dialect, cur: Any, columns: list[str]) -> dict[str, int]:
@@ -183,9 +186,10 @@ def _load_once(
                 columns = _table_columns(target, warehouse, conn)
                 for statement in wml.create_stage(dialect, target.schema, target.table):
                     cur.execute(statement)
-            _stage_files(target, warehouse, store, conn, columns, manifest, manifest_uri)
+            rows_read = _stage_files(
+                target, warehouse, store, conn, columns, manifest, manifest_uri
+            )
             with conn.cursor() as cur:
-                rows_read = cur.execute(wml.count_query(wml.STAGE_TABLE)).fetchone()[0]
                 counts = _merge(target, dialect, cur, columns)
     result.rows_read, result.counts = int(rows_read), counts
 
