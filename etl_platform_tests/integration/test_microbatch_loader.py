@@ -4,8 +4,12 @@ PostgreSQL, real Dagster sensor ticks and runs of the micro-batch loader compone
 from __future__ import annotations
 
 import gzip
+import os
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import boto3
 import dagster as dg
@@ -232,11 +236,24 @@ def test_manifest_is_written_before_the_run_and_messages_deleted_after(world):
     assert world.queue_depth(world.queue_url) == 0
 
 
+def _drain_demo_queue() -> None:
+    """Delete what earlier tests left visible on the shared demo queue (PurgeQueue is limited
+    to once a minute)."""
+    sqs = boto3.client("sqs")
+    url = sqs.get_queue_url(QueueName="loader-events")["QueueUrl"]
+    while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages"):
+        for m in messages:
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+
+
 def test_demo_instance_merges_files_dropped_into_the_demo_bucket(local_stack, stack_env):
     from etl_platform.definitions import defs as demo_defs
     from etl_platform.local import demo
 
     demo.seed_aws()
+    _drain_demo_queue()
+    with psycopg.connect(stack_env["ETL_WAREHOUSE_DSN"], autocommit=True) as conn:
+        conn.execute("DROP SCHEMA IF EXISTS microbatch_demo CASCADE")
     loaded = demo_defs()
     today = datetime.now(UTC).date().isoformat()
     rows = [
@@ -268,3 +285,75 @@ def test_demo_instance_merges_files_dropped_into_the_demo_bucket(local_stack, st
             "ORDER BY order_id"
         ).fetchall()
     assert got == [(1, "Ada", "12.00", T2), (2, "Bob", "3.25", None)]
+
+
+def test_dg_launch_range_backfill_equals_the_demo_micro_batches(local_stack, stack_env, tmp_path):
+    """The demo instance: micro-batches of two days through the sensor, then the same two days
+    bulk-loaded by `dg launch --partition-range` into an emptied table: the same table."""
+    from etl_platform.definitions import defs as demo_defs
+    from etl_platform.local import demo
+
+    from .dynamo_pipeline import REPO_ROOT
+
+    demo.seed_aws()
+    _drain_demo_queue()
+    s3 = boto3.client("s3")
+    dsn = stack_env["ETL_WAREHOUSE_DSN"]
+
+    def reset_and_read(reset: bool) -> list[tuple]:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            rows = []
+            if conn.execute("SELECT to_regclass('microbatch_demo.orders')").fetchone()[0]:
+                rows = conn.execute(
+                    "SELECT order_id, customer, amount, updated_at, is_deleted "
+                    "FROM microbatch_demo.orders ORDER BY order_id"
+                ).fetchall()
+            if reset:
+                conn.execute("DROP SCHEMA IF EXISTS microbatch_demo CASCADE")
+        return rows
+
+    reset_and_read(True)
+    for n, day in enumerate(["2026-11-28", "2026-11-29"] * 2):
+        body = "".join(
+            f"{i},c{n}-{i},{i}.{n},{(T1 if i % 2 else T2).isoformat()},{str(i % 9 == 0).lower()}\n"
+            for i in range(n, 30, 2)
+        )
+        s3.put_object(
+            Bucket="loader-landing",
+            Key=f"orders/dt={day}/part {n}.csv.gz",
+            Body=gzip.compress(body.encode(), mtime=0),
+        )
+        time.sleep(1.1)  # upload order = event order = listing order
+    loaded = demo_defs()
+    sensor = loaded.get_sensor_def("orders_demo_sqs_sensor")
+    job = loaded.resolve_job_def("orders_demo_load")
+    with dg.instance_for_test() as instance:
+        context = dg.build_sensor_context(
+            instance=instance, definitions=loaded, resources=loaded.resources
+        )
+        requests = sensor(context).run_requests
+        assert len(requests) == 2  # one manifest per day
+        for request in requests:
+            run = job.execute_in_process(
+                run_config=request.run_config,
+                partition_key=request.partition_key,
+                instance=instance,
+            )
+            assert run.success
+    micro = reset_and_read(True)
+    assert len(micro) > 10
+
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    env = {**os.environ, "DAGSTER_HOME": str(home)}
+    command = [
+        str(Path(sys.executable).parent / "dg"),
+        "launch",
+        "--assets",
+        "warehouse/orders_demo/orders",
+        "--partition-range",
+        "2026-11-28...2026-11-29",
+    ]
+    done = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert reset_and_read(False) == micro
