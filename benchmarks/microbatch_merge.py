@@ -11,7 +11,9 @@ key (within or across files, older or newer), merged into PostgreSQL keeping the
   transaction;
 * the near-limit: a hand-rolled COPY -> temp table -> one ``INSERT ... SELECT DISTINCT ON ...
   ON CONFLICT`` per file;
-* dlt's ``merge`` disposition when ``dlt`` is importable (a bench-only extra); skipped otherwise.
+* dlt's ``merge`` disposition (delete-insert, ``dedup_sort``) with ``--dlt-python`` pointing at
+  a venv that has the ``bench`` extra (``dlt[postgres]``), in a subprocess
+  (``microbatch_dlt_peer.py``); skipped otherwise.
 
 Every output is compared with an expectation computed here in Python. Starts its own local
 stack in a temporary directory and stops it.
@@ -27,9 +29,12 @@ import json
 import os
 import random
 import shutil
+import subprocess
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
 
 import boto3
 import psycopg
@@ -149,12 +154,45 @@ def near_limit(dsn: str, keys: list[str], s3) -> None:
                 )
 
 
-def run_dlt(dsn: str, keys: list[str], s3) -> str | None:
+def run_dlt(dsn: str, bodies: list[bytes], python: str | None, want: dict, total: int) -> dict:
+    """dlt's merge in its own venv (``--dlt-python``), per file and per all files; how many
+    keys end up different from the expectation (dlt's delete-insert lets an older row of a
+    later batch replace a newer stored row)."""
+    if not python:
+        return {"skipped": "no --dlt-python given (a venv with the `bench` extra)"}
+    folder = Path(tempfile.mkdtemp(prefix="bench_dlt_files_"))
+    out: dict = {}
     try:
-        import dlt  # noqa: F401
-    except ImportError:
-        return "dlt is not installed (bench-only extra): skipped"
-    return "dlt run not implemented in this revision: skipped"
+        for i, body in enumerate(bodies):
+            (folder / f"part-{i:04d}.csv.gz").write_bytes(body)
+        script = Path(__file__).with_name("microbatch_dlt_peer.py")
+        for per in (1, len(bodies)):
+            with psycopg.connect(dsn, autocommit=True) as conn:
+                conn.execute("DROP SCHEMA IF EXISTS bench_dlt CASCADE")
+            done = subprocess.run(
+                [python, str(script), dsn, str(folder), str(per)],
+                capture_output=True,
+                text=True,
+                timeout=3600,
+            )
+            if done.returncode != 0:
+                out[f"per {per}"] = {"failed": done.stderr[-800:]}
+                continue
+            seconds = json.loads(done.stdout.strip().splitlines()[-1])["seconds"]
+            with psycopg.connect(dsn) as conn:
+                rows = conn.execute("SELECT id, ts, val, amount::text FROM bench_dlt.t").fetchall()
+            # dlt stores numeric(38,9): compare amounts as numbers
+            got = {r[0]: (*r[:3], Decimal(r[3])) for r in rows}
+            same = {k: (*w[:3], Decimal(w[3])) for k, w in want.items()}
+            differ = sum(1 for k in same.keys() | got.keys() if same.get(k) != got.get(k))
+            out[f"per {per}"] = {
+                "seconds": seconds,
+                "rows_per_s": round(total / seconds),
+                "keys_differing_from_expectation": differ,
+            }
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return out
 
 
 def main() -> None:
@@ -162,9 +200,10 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=100)
     parser.add_argument("--rows", type=int, default=10_000)
     parser.add_argument("--dup", type=float, default=0.2)
+    parser.add_argument("--dlt-python", help="python of a venv with dlt[postgres] installed")
     args = parser.parse_args()
     root = tempfile.mkdtemp(prefix="etl_bench_mb_")
-    stack = LocalStack(__import__("pathlib").Path(root))
+    stack = LocalStack(Path(root))
     stack.up()
     os.environ.update(stack.env())
     try:
@@ -172,11 +211,12 @@ def main() -> None:
         s3 = boto3.client("s3")
         s3.create_bucket(Bucket=BUCKET)
         data = make_files(args.files, args.rows, args.dup)
-        keys, sizes = [], []
+        keys, sizes, bodies = [], [], []
         for i, rows in enumerate(data):
             body = csv_gz(rows)
             keys.append(f"dt=2026-11-30/part-{i:04d}.csv.gz")
             sizes.append(len(body))
+            bodies.append(body)
             s3.put_object(Bucket=BUCKET, Key=keys[-1], Body=body)
         want = {k: (k, ts, v, a) for k, (_, ts, v, a) in expected(data).items()}
         total = args.files * args.rows
@@ -195,11 +235,18 @@ def main() -> None:
             same = table(dsn) == want
             report[name] = {"seconds": round(seconds, 2), "rows_per_s": round(total / seconds)}
             report[name]["equals_expectation"] = same
-        report["dlt"] = run_dlt(dsn, keys, s3)
+        report["dlt merge (delete-insert, dedup_sort)"] = run_dlt(
+            dsn, bodies, args.dlt_python, want, total
+        )
         limit = report["near-limit COPY + upsert per file"]["rows_per_s"]
         report["ours_1_file_vs_near_limit"] = round(
             report["ours, manifest of 1 file"]["rows_per_s"] / limit, 2
         )
+        peer = report["dlt merge (delete-insert, dedup_sort)"].get("per 1", {})
+        if "rows_per_s" in peer:
+            report["ours_1_file_vs_dlt_1_file"] = round(
+                report["ours, manifest of 1 file"]["rows_per_s"] / peer["rows_per_s"], 2
+            )
         print(json.dumps(report, indent=2))
     finally:
         stack.down()
