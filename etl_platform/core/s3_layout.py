@@ -184,6 +184,12 @@ def data_schema_latest_key(prefix: str, instance: str) -> str:
     return _join(prefix, instance, "latest.json")
 
 
+def microbatch_manifest_key(prefix: str, instance: str, day: date, manifest_id: str) -> str:
+    """The Redshift-format manifest of one micro-batch: ``PREFIX/INSTANCE/dt=DAY/ID.manifest``,
+    written before its run is requested (the run reads it back)."""
+    return _join(prefix, instance, f"dt={day.isoformat()}", f"{manifest_id}.manifest")
+
+
 # --------------------------------------------------------------------------------------------
 # Parquet lake
 

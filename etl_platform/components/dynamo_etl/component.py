@@ -41,6 +41,10 @@ from .validation import (
 )
 
 
+#: the published date reads every segment of its date
+_BY_DATE = dg.MultiToSingleDimensionPartitionMapping(partition_dimension_name="date")
+
+
 class EntityRuleConfig(dg.Model):
     """Split a single-table design into one data-schema per entity type: the entity of an item
     is the part of string attribute ``attribute`` before the first ``separator``."""
@@ -246,13 +250,11 @@ class DynamoTableEtl(dg.Component, dg.Model, dg.Resolvable):
             day, segment = date_and_segment(context.partition_key)
             return staging.load_segment_staging(self, context, warehouse, s3, day, segment)
 
-        by_date = dg.MultiToSingleDimensionPartitionMapping(partition_dimension_name="date")
-
         @dg.asset(
             key=published_key,
             partitions_def=daily,
             kinds={warehouse_kind},
-            deps=[dg.AssetDep(staging_key, partition_mapping=by_date)],
+            deps=[dg.AssetDep(staging_key, partition_mapping=_BY_DATE)],
             check_specs=checks.publish_check_specs(published_key),
             pool=pools.warehouse_publish(self.target_schema),
             backfill_policy=dg.BackfillPolicy.multi_run(1),

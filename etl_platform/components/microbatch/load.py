@@ -1,0 +1,323 @@
+"""Load step: a manifest's files (or a whole day's prefix) into the target table, merged.
+
+Runbook (the replaced Lambda's ``loader.handler`` and ``bulk_loader.handler`` in one step):
+
+1. Which files: a micro-batch run loads exactly its manifest's files, given in the run config by
+   the sensor; a plain materialization of a day lists the day's prefix (``source_prefix`` + the
+   day pattern rendered), orders the files by upload time then key, and writes a manifest for
+   them too, so every load can be replayed from S3.
+2. One transaction per day: stage every file by COPY through ``WarehouseResource`` (file after
+   file, in manifest order), then merge (or append). A failure anywhere rolls everything back.
+3. Serialization failures (40001) and other transient errors retry the whole transaction with
+   capped exponential backoff and full jitter (``core/retry.py``); any other error fails the
+   step at once (``run_policy.step_failure_policy``), naming the S3 key or the table.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+import dagster as dg
+import psycopg
+
+from etl_platform.components.run_policy import step_failure_policy
+from etl_platform.core import s3_layout
+from etl_platform.core import warehouse_merge_load as wml
+from etl_platform.core.microbatch import DayPattern, Manifest, ManifestFile
+from etl_platform.core.retry import RetrySettings
+from etl_platform.core.s3_layout import split_s3_uri
+from etl_platform.core.table_spec import TableSpec
+from etl_platform.core.warehouse import Dialect
+from etl_platform.resources import ObjectStoreResource, WarehouseResource
+
+
+class FileLoadError(RuntimeError):
+    """COPY of one file failed; the message names the file and the table. Classified by its
+    cause (a lost connection stays transient)."""
+
+
+@dataclass(frozen=True)
+class LoadTarget:
+    """Everything the step needs from the component's settings."""
+
+    instance: str
+    schema: str
+    table: str
+    source_bucket: str
+    source_prefix: str
+    manifest_bucket: str
+    manifest_prefix: str
+    day_pattern: DayPattern
+    merge_keys: wml.MergeKeys | None
+    retry: RetrySettings
+    create_spec: TableSpec | None = None
+    file_format: str = "csv_gzip"
+
+    @property
+    def label(self) -> str:
+        return f"{self.schema}.{self.table}"
+
+
+@dataclass
+class LoadCounts:
+    attempts: int = 0
+    rows_read: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def metadata(self) -> dict[str, int]:
+        c = self.counts
+        replaced = c.get("replace", 0)
+        return {
+            "rows_read": self.rows_read,
+            "rows_inserted": c.get("insert", 0) - replaced,
+            "rows_replaced": replaced,
+            "rows_deleted": c.get("delete", 0),
+            "rows_dropped_duplicates": self.rows_read - c.get("batch", self.rows_read),
+            "rows_dropped_older": c.get("drop_older", 0),
+        }
+
+
+def day_manifest(target: LoadTarget, store: ObjectStoreResource, day: date) -> Manifest | None:
+    """Bulk load: the day's files under ``source_prefix`` + the rendered day pattern, in upload
+    order (then key), as a manifest; None when the day has no files."""
+    prefix = target.source_prefix + target.day_pattern.render(day)
+    objects = [
+        o
+        for o in store.list_objects(target.source_bucket, prefix)
+        if not o["Key"].endswith("/") and target.day_pattern.day_in_key(o["Key"]) == day
+    ]
+    objects.sort(key=lambda o: (o["LastModified"], o["Key"]))
+    files = tuple(
+        ManifestFile(
+            url=f"s3://{target.source_bucket}/{o['Key']}",
+            size=int(o["Size"]),
+            etag=str(o.get("ETag", "")).strip('"'),
+            event_time=o["LastModified"].astimezone(UTC),
+        )
+        for o in objects
+    )
+    return Manifest(target.instance, day, files) if files else None
+
+
+def write_manifest(target: LoadTarget, store: ObjectStoreResource, manifest: Manifest) -> str:
+    """Put the manifest (Redshift's format) at its deterministic key; returns its URI."""
+    key = s3_layout.microbatch_manifest_key(
+        target.manifest_prefix, target.instance, manifest.day, manifest.manifest_id
+    )
+    store.put_bytes(manifest.redshift_bytes(), target.manifest_bucket, key)
+    return f"s3://{target.manifest_bucket}/{key}"
+
+
+def _table_columns(target: LoadTarget, warehouse: WarehouseResource, conn: Any) -> list[str]:
+    query, params = wml.columns_query(warehouse.sql_dialect, target.schema, target.table)
+    columns = [r[0] for r in conn.execute(query, params).fetchall()]
+    if not columns:
+        raise ValueError(
+            f"target table {target.label} of micro-batch instance {target.instance!r} does not "
+            "exist (setting `target_table`; give `columns` to have it created)"
+        )
+    return columns
+
+
+def _stage_files(
+    target: LoadTarget,
+    warehouse: WarehouseResource,
+    store: ObjectStoreResource,
+    conn: psycopg.Connection,
+    columns: list[str],
+    manifest: Manifest,
+    manifest_uri: str,
+) -> int:
+    """COPY every file into the stage, in manifest order; returns the rows read."""
+    dialect = warehouse.sql_dialect
+    rows = 0
+    for ordinal, f in enumerate(manifest.files):
+        try:
+            rows += warehouse.load_csv_objects(
+                conn, None, wml.STAGE_TABLE, columns, [f.url], store, f"{manifest_uri}.{ordinal}"
+            ).rows
+            if dialect is Dialect.REDSHIFT:
+                conn.execute(wml.number_stage_file(dialect, ordinal))
+        except Exception as exc:
+            raise FileLoadError(f"COPY of {f.url} into {target.label} failed: {exc}") from exc
+    return rows
+
+
+def _merge(target: LoadTarget, dialect: Dialect, cur: Any, columns: list[str]) -> dict[str, int]:
+    """Append, or merge: one upsert statement on PostgreSQL when the key has a unique index,
+    else the portable delete-insert. Returns the row count of each action."""
+    keys, schema, table = target.merge_keys, target.schema, target.table
+    if keys is None:
+        cur.execute(wml.append_statement(dialect, schema, table, columns))
+        return {"insert": cur.rowcount}
+    if dialect is Dialect.POSTGRES:
+        query, params = wml.unique_key_query(schema, table, keys.primary_key)
+        if cur.execute(query, params).fetchone():
+            row = cur.execute(wml.upsert_statement(schema, table, columns, keys)).fetchone()
+            names = ("batch", "delete", "insert", "replace", "drop_older")
+            counts = dict(zip(names, (int(v) for v in row), strict=True))
+            counts["insert"] += counts["replace"]  # counted as merge_statements counts it
+            return counts
+    counts = {}
+    for action, statement in wml.merge_statements(dialect, schema, table, columns, keys):
+        cur.execute(statement)
+        counts[action] = cur.rowcount
+    return counts
+
+
+def _load_once(
+    target: LoadTarget,
+    warehouse: WarehouseResource,
+    store: ObjectStoreResource,
+    manifest: Manifest,
+    manifest_uri: str,
+    result: LoadCounts,
+) -> None:
+    result.attempts += 1
+    dialect = warehouse.sql_dialect
+    with warehouse.connect() as conn:
+        with conn.transaction():
+            with conn.cursor() as cur:
+                for statement in wml.begin_load(dialect, target.schema, target.table):
+                    cur.execute(statement)
+                columns = _table_columns(target, warehouse, conn)
+                for statement in wml.create_stage(dialect, target.schema, target.table):
+                    cur.execute(statement)
+            rows_read = _stage_files(
+                target, warehouse, store, conn, columns, manifest, manifest_uri
+            )
+            with conn.cursor() as cur:
+                counts = _merge(target, dialect, cur, columns)
+    result.rows_read, result.counts = int(rows_read), counts
+
+
+def ensure_target(target: LoadTarget, warehouse: WarehouseResource) -> None:
+    """Create the target (schema, table, key) when ``columns`` are configured and it is missing."""
+    if target.create_spec is None:
+        return
+    with warehouse.transaction() as conn:
+        for statement in wml.create_target_if_missing(
+            warehouse.sql_dialect, target.schema, target.create_spec
+        ):
+            conn.execute(statement)
+
+
+def _latency_seconds(manifest: Manifest, committed: datetime) -> dict[str, float]:
+    times = [f.event_time for f in manifest.files if f.event_time is not None]
+    if not times:
+        return {}
+    return {
+        "event_to_commit_oldest_s": round((committed - min(times)).total_seconds(), 3),
+        "event_to_commit_newest_s": round((committed - max(times)).total_seconds(), 3),
+    }
+
+
+def load_manifest(
+    log: Any,
+    target: LoadTarget,
+    warehouse: WarehouseResource,
+    store: ObjectStoreResource,
+    manifest: Manifest,
+    manifest_uri: str,
+) -> dict[str, Any]:
+    """Load one manifest into the target in one transaction, retrying transient failures;
+    returns the materialization metadata."""
+    if target.file_format != "csv_gzip" and warehouse.sql_dialect is Dialect.POSTGRES:
+        raise ValueError(
+            f"micro-batch {target.instance!r}: file format {target.file_format!r} loads on "
+            "Redshift only; PostgreSQL loads gzip CSV (setting `file_format`)"
+        )
+    for f in manifest.files:
+        split_s3_uri(f.url)
+    result = LoadCounts()
+    started = time.monotonic()
+
+    def on_retry(attempt: int, delay: float, exc: BaseException) -> None:
+        log.warning(
+            f"load of {manifest_uri} into {target.label}: attempt {attempt} failed "
+            f"({type(exc).__name__}: {exc}); retrying in {delay:.2f}s"
+        )
+
+    target.retry.call(
+        lambda: _load_once(target, warehouse, store, manifest, manifest_uri, result),
+        what=f"load of {manifest_uri} into {target.label}",
+        on_retry=on_retry,
+    )
+    committed = datetime.now(UTC)
+    seconds = time.monotonic() - started
+    return {
+        "manifest_uri": dg.MetadataValue.url(manifest_uri),
+        "manifest_id": manifest.manifest_id,
+        "files": len(manifest.files),
+        "bytes": manifest.total_bytes,
+        **result.metadata(),
+        "attempts": result.attempts,
+        "duration_s": round(seconds, 3),
+        "rows_per_s": round(result.rows_read / seconds, 1) if seconds > 0 else 0.0,
+        **_latency_seconds(manifest, committed),
+    }
+
+
+def _load_one_day(
+    context: dg.AssetExecutionContext,
+    target: LoadTarget,
+    warehouse: WarehouseResource,
+    store: ObjectStoreResource,
+    day: date,
+    manifest: Manifest | None,
+    manifest_uri: str | None,
+) -> dict[str, Any]:
+    if manifest is not None and manifest_uri is not None:
+        return {
+            "kind": "micro-batch",
+            **load_manifest(context.log, target, warehouse, store, manifest, manifest_uri),
+        }
+    chosen = day_manifest(target, store, day)
+    if chosen is None:
+        context.log.info(f"bulk load of {target.label}: no files for {day}")
+        return {"kind": "bulk", "files": 0}
+    uri = write_manifest(target, store, chosen)
+    return {"kind": "bulk", **load_manifest(context.log, target, warehouse, store, chosen, uri)}
+
+
+def load_days(
+    context: dg.AssetExecutionContext,
+    target: LoadTarget,
+    warehouse: WarehouseResource,
+    store: ObjectStoreResource,
+    days: list[date],
+    manifest: Manifest | None = None,
+    manifest_uri: str | None = None,
+) -> dg.MaterializeResult:
+    """The step body. With a manifest (a micro-batch run) it loads exactly those files into
+    their day; without one it bulk-loads each day of the run's partitions (one transaction per
+    day, in day order). A range run reports totals of its days."""
+    if manifest is not None and [manifest.day] != days:
+        raise ValueError(
+            f"manifest {manifest.manifest_id} is for {manifest.day}, the run for {days}"
+        )
+
+    def body() -> dg.MaterializeResult:
+        ensure_target(target, warehouse)
+        per_day = [
+            _load_one_day(context, target, warehouse, store, d, manifest, manifest_uri)
+            for d in days
+        ]
+        if len(per_day) == 1:
+            return dg.MaterializeResult(metadata=per_day[0])
+        totals: dict[str, Any] = {"kind": "bulk", "days": len(per_day)}
+        for metadata in per_day:
+            for name, value in metadata.items():
+                if isinstance(value, int | float) and name.startswith(("files", "bytes", "rows_")):
+                    totals[name] = totals.get(name, 0) + value
+                elif name in ("attempts", "duration_s"):
+                    totals[name] = totals.get(name, 0) + value
+        seconds = totals.get("duration_s", 0)
+        totals["rows_per_s"] = round(totals.get("rows_read", 0) / seconds, 1) if seconds else 0.0
+        return dg.MaterializeResult(metadata=totals)
+
+    what = f"micro-batch load of {target.label} for {', '.join(map(str, days))}"
+    return step_failure_policy(what)(body)()

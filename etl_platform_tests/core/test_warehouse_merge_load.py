@@ -1,0 +1,124 @@
+"""Micro-batch merge SQL for both dialects, without a server; Redshift parsed by sqlglot.
+
+The PostgreSQL statements run for real in
+``etl_platform_tests/integration/test_microbatch_merge_sql.py``.
+"""
+
+from __future__ import annotations
+
+import pytest
+import sqlglot
+from psycopg import sql
+
+from etl_platform.core import warehouse_merge_load as m
+from etl_platform.core.table_spec import ColumnKind, ColumnSpec, TableSpec
+from etl_platform.core.warehouse import Dialect
+
+PG, RS = Dialect.POSTGRES, Dialect.REDSHIFT
+COLS = ["id", "region", "updated_at", "amount", "is_deleted"]
+KEYS = m.MergeKeys(("id", "region"), "updated_at", "is_deleted")
+
+
+def text(s: sql.Composable) -> str:
+    return s.as_string(None)
+
+
+def all_statements(dialect: Dialect) -> list[str]:
+    spec = TableSpec(
+        "orders",
+        tuple(
+            ColumnSpec(n, k)
+            for n, k in zip(
+                COLS,
+                [
+                    ColumnKind.BIGINT,
+                    ColumnKind.TEXT,
+                    ColumnKind.TIMESTAMPTZ,
+                    ColumnKind.DECIMAL,
+                    ColumnKind.BOOLEAN,
+                ],
+                strict=True,
+            )
+        ),
+        ("id", "region"),
+    )
+    out = [text(s) for s in m.create_target_if_missing(dialect, "sales", spec)]
+    out += [text(s) for s in m.begin_load(dialect, "sales", "orders")]
+    out += [text(s) for s in m.create_stage(dialect, "sales", "orders")]
+    if dialect is RS:
+        out.append(text(m.number_stage_file(RS, 3)))
+    out += [text(s) for _, s in m.merge_statements(dialect, "sales", "orders", COLS, KEYS)]
+    out.append(text(m.append_statement(dialect, "sales", "orders", COLS)))
+    out.append(text(m.count_query(m.BATCH_TABLE)))
+    return out
+
+
+def test_redshift_statements_parse_with_sqlglot():
+    statements = all_statements(RS)
+    assert statements
+    for statement in statements:
+        parsed = sqlglot.parse_one(statement, read="redshift")
+        assert not isinstance(parsed, sqlglot.exp.Command), statement  # really understood
+        assert not any("ON COMMIT" in s or "LOCK" in s for s in [statement])
+
+
+def test_postgres_statements_parse_with_sqlglot():
+    for statement in all_statements(PG):
+        if statement.startswith(("SET TRANSACTION", "LOCK TABLE", "ALTER TABLE")):
+            continue  # sqlglot reads these as opaque commands
+        assert sqlglot.parse_one(statement, read="postgres") is not None, statement
+
+
+def test_merge_order_and_semantics_in_text():
+    actions = m.merge_statements(PG, "sales", "orders", COLS, KEYS)
+    assert [a for a, _ in actions] == ["batch", "drop_older", "delete", "replace", "insert"]
+    batch, older, delete, replace, insert = (text(s) for _, s in actions)
+    assert 'ORDER BY s."updated_at" DESC NULLS LAST, s."__etl_load_order" DESC' in batch
+    assert 'PARTITION BY "s"."id", "s"."region"' in batch
+    assert 't."updated_at" IS NOT NULL AND ("__etl_mb_batch"."updated_at" IS NULL OR' in older
+    assert '"__etl_mb_batch"."is_deleted" IS TRUE' in delete
+    assert replace.startswith('DELETE FROM "sales"."orders" USING "__etl_mb_batch" WHERE')
+    assert insert.endswith('FROM "__etl_mb_batch" WHERE "is_deleted" IS NOT TRUE')
+    no_flag = m.merge_statements(PG, "sales", "orders", COLS, m.MergeKeys(("id",), "updated_at"))
+    assert [a for a, _ in no_flag] == ["batch", "drop_older", "replace", "insert"]
+
+
+def test_postgres_loads_lock_and_number_rows():
+    begin = [text(s) for s in m.begin_load(PG, "sales", "orders")]
+    assert begin == [
+        "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ",
+        'LOCK TABLE "sales"."orders" IN SHARE UPDATE EXCLUSIVE MODE',
+    ]
+    assert m.begin_load(RS, "sales", "orders") == []
+    assert "GENERATED ALWAYS AS IDENTITY" in text(m.create_stage(PG, "s", "t")[1])
+    with pytest.raises(ValueError, match="identity"):
+        m.number_stage_file(PG, 1)
+
+
+@pytest.mark.parametrize(
+    ("keys", "message"),
+    [
+        (m.MergeKeys((), "updated_at"), "at least one column"),
+        (m.MergeKeys(("nope",), "updated_at"), "'nope' is not in"),
+        (m.MergeKeys(("id",), "id"), "is in the key"),
+        (m.MergeKeys(("id",), "updated_at", "updated_at"), "reused"),
+    ],
+)
+def test_bad_merge_settings_name_table_and_column(keys, message):
+    with pytest.raises(ValueError, match=message) as info:
+        m.merge_statements(PG, "sales", "orders", COLS, keys)
+    assert "sales.orders" in str(info.value)
+
+
+def test_reserved_column_names_are_refused():
+    with pytest.raises(ValueError, match="reserved"):
+        m.append_statement(PG, "s", "t", ["id", m.LOAD_ORDER_COLUMN])
+    with pytest.raises(ValueError, match="own tables"):
+        m.count_query("orders")
+
+
+def test_columns_query_folds_case_on_redshift():
+    _, params = m.columns_query(RS, "Sales", "Orders")
+    assert params == ("sales", "orders")
+    _, params = m.columns_query(PG, "Sales", "Orders")
+    assert params == ("Sales", "Orders")
