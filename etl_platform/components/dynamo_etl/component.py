@@ -40,7 +40,6 @@ from .validation import (
     partition_bound_note,
 )
 
-
 #: the published date reads every segment of its date
 _BY_DATE = dg.MultiToSingleDimensionPartitionMapping(partition_dimension_name="date")
 
