@@ -17,8 +17,12 @@ digits (a Feistel network over 15-digit numbers), which cannot collide at all.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from binascii import hexlify
+from collections import deque
+from collections.abc import Callable, Iterator
 from functools import lru_cache
+from itertools import repeat
+from operator import and_, mod, rshift
 
 from .copy_text import NULL, FieldRewrite, decode_field, encode_field
 from .rules import ColumnRule
@@ -33,18 +37,38 @@ LAST_NAMES = (
     "Thompson White Hughes Edwards Green Hall Wood Harris Lewis Martin Jackson Clarke Clark "
     "Turner Hill Scott Cooper Morris Ward Moore"
 ).split()
+_NAMES = [f"{first} {last}".encode() for first in FIRST_NAMES for last in LAST_NAMES]
+_LETTERS = bytes(ord("a") + i % 26 for i in range(256))
+_ONE = repeat(1)
+_BATCH = 4096
 _CACHE_SIZE = 1 << 16
 _NOT_DIGITS = bytes(c for c in range(256) if not 0x30 <= c <= 0x39)
 _PHONE_DOMAIN = 10**15  # "+" and 15 digits: the E.164 maximum
 _FEISTEL_HALF_BITS = 25  # 2**50 > 10**15: cycle-walk the few outputs beyond the domain
 
 
+ColumnBatch = Callable[[list[bytes]], list[bytes]]
+
+
 class TransformError(ValueError):
     """A transform cannot be built (no key for a keyed action)."""
 
 
+def keyed(key: bytes, tag: bytes) -> Callable[[bytes], bytes]:
+    """``raw`` → 32 bytes of keyed BLAKE2b; ``tag`` (up to 16 bytes) separates the actions.
+    The keyed state is built once and copied per value (half the cost of keying each call)."""
+    base = hashlib.blake2b(key=key[:64], person=tag[:16], digest_size=32)
+
+    def mac(raw: bytes) -> bytes:
+        h = base.copy()
+        h.update(raw)
+        return h.digest()
+
+    return mac
+
+
 def digest(key: bytes, tag: bytes, raw: bytes) -> bytes:
-    """32 bytes of keyed BLAKE2b of ``raw``; ``tag`` (up to 16 bytes) separates the actions."""
+    """32 bytes of keyed BLAKE2b of ``raw`` (one-off; rewrites use :func:`keyed`)."""
     return hashlib.blake2b(raw, key=key[:64], person=tag[:16], digest_size=32).digest()
 
 
@@ -58,47 +82,72 @@ def _cached(fn: Callable[[bytes], bytes]) -> FieldRewrite:
     return rewrite
 
 
-def hash_rewrite(key: bytes, rule: ColumnRule) -> FieldRewrite:
+def keyed_batch(key: bytes, tag: bytes, size: int) -> ColumnBatch:
+    """Values → their ``size``-byte keyed BLAKE2b digests, computed with C-level ``map`` over
+    copies of one keyed state (no Python frame per value)."""
+    base = hashlib.blake2b(key=key[:64], person=tag[:16], digest_size=size)
+    kind = type(base)
+
+    def macs(values: list[bytes]) -> list[bytes]:
+        out: list[bytes] = []
+        for start in range(0, len(values), _BATCH):
+            part = values[start : start + _BATCH]
+            states = list(map(kind.copy, repeat(base, len(part))))
+            deque(map(kind.update, states, part), maxlen=0)
+            out += map(kind.digest, states)
+        return out
+
+    return macs
+
+
+def _ints(digests: list[bytes]) -> Iterator[int]:
+    return map(int.from_bytes, digests, repeat("big"))
+
+
+def hash_batch(key: bytes, rule: ColumnRule) -> ColumnBatch:
     if rule.output == "int":
-        return _cached(
-            lambda raw: str(int.from_bytes(digest(key, b"hash", raw)[:8], "big") >> 1).encode()
+        macs8 = keyed_batch(key, b"hash", 8)
+        return lambda values: list(map(b"%d".__mod__, map(rshift, _ints(macs8(values)), _ONE)))
+    macs = keyed_batch(key, b"hash", rule.length)
+    return lambda values: list(map(hexlify, macs(values)))
+
+
+def fake_email_batch(key: bytes, rule: ColumnRule) -> ColumnBatch:
+    macs = keyed_batch(key, b"email", 16 if rule.unique else 10)
+    template = b"u%s@" + rule.domain.encode().replace(b"%", b"%%")
+    return lambda values: list(map(template.__mod__, map(hexlify, macs(values))))
+
+
+def fake_name_batch(key: bytes, rule: ColumnRule) -> ColumnBatch:
+    """First and last name from 10 bits; ``unique`` adds 16 letters (about 75 bits)."""
+    if not rule.unique:
+        macs = keyed_batch(key, b"name", 2)
+        return lambda values: list(
+            map(_NAMES.__getitem__, map(and_, _ints(macs(values)), repeat(1023)))
         )
-    return _cached(lambda raw: digest(key, b"hash", raw)[: rule.length].hex().encode())
+    macs = keyed_batch(key, b"name", 18)
+
+    def fake(values: list[bytes]) -> list[bytes]:
+        return [
+            _NAMES[int.from_bytes(d[:2], "big") & 1023]
+            + b" "
+            + d[2:].translate(_LETTERS).capitalize()
+            for d in macs(values)
+        ]
+
+    return fake
 
 
-def fake_email_rewrite(key: bytes, rule: ColumnRule) -> FieldRewrite:
-    width = 16 if rule.unique else 10
-    domain = rule.domain.encode()
-    return _cached(
-        lambda raw: b"u" + digest(key, b"email", raw)[:width].hex().encode() + b"@" + domain
-    )
+@lru_cache(maxsize=8)
+def _round_macs(key: bytes, rounds: int = 6) -> tuple[Callable[[bytes], bytes], ...]:
+    return tuple(keyed(key, b"phone%d" % r) for r in range(rounds))
 
 
-def _letters(data: bytes, count: int) -> str:
-    number = int.from_bytes(data, "big")
-    out = []
-    for _ in range(count):
-        number, index = divmod(number, 26)
-        out.append(chr(ord("a") + index))
-    return "".join(out).capitalize()
-
-
-def fake_name_rewrite(key: bytes, rule: ColumnRule) -> FieldRewrite:
-    def fake(raw: bytes) -> bytes:
-        d = digest(key, b"name", raw)
-        name = f"{FIRST_NAMES[d[0] % len(FIRST_NAMES)]} {LAST_NAMES[d[1] % len(LAST_NAMES)]}"
-        if rule.unique:
-            name += " " + _letters(d[2:14], 16)  # 26**16 ≈ 2**75
-        return name.encode()
-
-    return _cached(fake)
-
-
-def _feistel(key: bytes, value: int, rounds: int = 6) -> int:
+def _feistel(key: bytes, value: int) -> int:
     mask = (1 << _FEISTEL_HALF_BITS) - 1
     left, right = value >> _FEISTEL_HALF_BITS, value & mask
-    for r in range(rounds):
-        f = int.from_bytes(digest(key, b"phone%d" % r, right.to_bytes(4, "big"))[:4], "big")
+    for mac in _round_macs(key):
+        f = int.from_bytes(mac(right.to_bytes(4, "big"))[:4], "big")
         left, right = right, left ^ (f & mask)
     return (left << _FEISTEL_HALF_BITS) | right
 
@@ -113,16 +162,29 @@ def permute_phone_number(key: bytes, value: int) -> int:
     return value
 
 
-def fake_phone_rewrite(key: bytes, rule: ColumnRule) -> FieldRewrite:
-    def fake(raw: bytes) -> bytes:
-        digits = raw.translate(None, _NOT_DIGITS) if rule.unique else b""
-        if 0 < len(digits) <= 14:
-            number = permute_phone_number(key, int(b"1" + digits))
-            return b"+%015d" % number
-        number = int.from_bytes(digest(key, b"phone", raw)[:8], "big") % 10**7
-        return b"+1555%07d" % number
+def fake_phone_batch(key: bytes, rule: ColumnRule) -> ColumnBatch:
+    """``+1555`` and 7 keyed digits; ``unique``: a keyed permutation of the phone's digits
+    (values without 1-14 digits fall back to the former)."""
+    macs = keyed_batch(key, b"phone", 8)
 
-    return _cached(fake)
+    def fake(values: list[bytes]) -> list[bytes]:
+        numbers = map(mod, _ints(macs(values)), repeat(10**7))
+        return list(map(b"+1555%07d".__mod__, numbers))
+
+    if not rule.unique:
+        return fake
+
+    def permuted(values: list[bytes]) -> list[bytes]:
+        out = []
+        for raw in values:
+            digits = raw.translate(None, _NOT_DIGITS)
+            if 0 < len(digits) <= 14:
+                out.append(b"+%015d" % permute_phone_number(key, int(b"1" + digits)))
+            else:
+                out += fake([raw])
+        return out
+
+    return permuted
 
 
 def mask_rewrite(rule: ColumnRule) -> FieldRewrite:
@@ -135,27 +197,37 @@ def mask_rewrite(rule: ColumnRule) -> FieldRewrite:
         tail = value[len(value) - keep_last :] if keep_last else ""
         return encode_field(value[:keep_first] + hidden + tail)
 
-    return _cached(mask)
+    return mask
 
 
-def column_rewrite(rule: ColumnRule, key: bytes | None) -> FieldRewrite | None:
-    """The rewrite of one column, or ``None`` for ``keep`` (the field is not touched)."""
+def batch_rewrite(rule: ColumnRule, key: bytes | None) -> ColumnBatch | None:
+    """The rewrite of a list of non-NULL fields, or ``None`` for ``keep``. NULL stays NULL
+    for every action: callers pass NULL through (see :func:`column_rewrite`)."""
     action = rule.action
     if action == "keep":
         return None
     if action == "null":
-        return lambda raw: NULL
+        return lambda values: [NULL] * len(values)
     if action == "constant":
         encoded = encode_field(rule.value)
-        return lambda raw: raw if raw == NULL else encoded
+        return lambda values: [encoded] * len(values)
     if action == "mask":
-        return mask_rewrite(rule)
+        mask = mask_rewrite(rule)
+        return lambda values: list(map(mask, values))
     if not key:
         raise TransformError(f"{action} needs the scrub HMAC key")
     builders = {
-        "hash": hash_rewrite,
-        "fake_email": fake_email_rewrite,
-        "fake_name": fake_name_rewrite,
-        "fake_phone": fake_phone_rewrite,
+        "hash": hash_batch,
+        "fake_email": fake_email_batch,
+        "fake_name": fake_name_batch,
+        "fake_phone": fake_phone_batch,
     }
     return builders[action](key, rule)
+
+
+def column_rewrite(rule: ColumnRule, key: bytes | None) -> FieldRewrite | None:
+    """The rewrite of one field, NULL passed through and repeated values cached, or ``None``
+    for ``keep`` (the field is not touched). The scrub itself rewrites whole columns with
+    :func:`batch_rewrite`; this is the same function one value at a time."""
+    batch = batch_rewrite(rule, key)
+    return None if batch is None else _cached(lambda raw: batch([raw])[0])
