@@ -78,8 +78,7 @@ def test_chunk_reports_originals_kept_values_patterns_and_identity():
     rules = [_rule("keep"), _rule("fake_email"), ColumnRule(action="constant", value="short")]
     spec = ChunkSpec.from_plan(_plan(rules))
     result = ChunkScrubber(spec, KEY).scrub(
-        b"alice@example.com\tbob@example.com\tshort\n"
-        b"call +44 20 7946 0958\talice@example.com\tx\n"
+        b"alice@example.com\tbob@example.com\tshort\ncall +44 20 7946 0958\talice@example.com\tx\n"
     )
     assert result.hits == {
         ("t.c0", "email_pattern"): 1,
