@@ -11,8 +11,9 @@ processes are written one after the other into the table's data file.
 The residual scan is folded into the same pass. Each chunk reports 64-bit fingerprints (Python's
 ``hash`` of the raw field) of
 
-- the originals of its scrubbed columns (5 bytes or longer: shorter ones match innocent values),
-- the distinct values of its kept and masked text columns (after the rewrite),
+- the distinct originals of its scrubbed columns,
+- the distinct values of its kept and masked text columns after the rewrite, 5 bytes or longer
+  (shorter ones, "yes" or "42", would match innocent originals),
 
 and counts email and phone patterns in its kept text columns and rewrites that returned their
 input. The caller intersects the two fingerprint sets over the whole dump: a common fingerprint
@@ -221,7 +222,7 @@ class ChunkScrubber:
             same = unchanged(old, new)
             if same:
                 result.hits[(name, "unchanged_by_rule")] += same
-            originals += long_values(distinct)
+            originals += distinct  # short ones are dropped on the checked side
             block.set_column(index, new)
         result.originals = fingerprints(originals)
         self._scan(block, result)

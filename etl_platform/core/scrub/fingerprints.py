@@ -1,12 +1,13 @@
 """The residual scan's "original value left behind" check over a whole dump, in bounded memory.
 
 Chunks report int64 fingerprints of the originals of scrubbed columns and of the distinct
-values of kept/masked text columns (:mod:`.chunks`). This collects both sides, deduplicated,
-and at the end counts, per checked column, its distinct values whose fingerprint is also an
-original's. Complete while both sides together hold at most ``max_values`` distinct
-fingerprints; past that, both sides keep only fingerprints whose low ``bits`` are zero (the
-same rule on both sides, so the check stays exact on the sample) and the report says
-``sampled`` with the fraction. ``sample_fraction`` below 1 samples from the start.
+values of kept/masked text columns (:mod:`.chunks`). This keeps both sides and at the end
+counts, per checked column, its distinct values whose fingerprint is also an original's.
+
+Complete while both sides together hold at most ``max_values`` fingerprints (8 bytes each).
+Past that, both sides keep only fingerprints whose low ``bits`` are zero (the same rule on both
+sides, so the check stays exact on the sample: a value is in or out everywhere) and the report
+says ``sampled`` with the fraction. ``sample_fraction`` below 1 samples from the start.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ class FingerprintSample:
         self.originals_seen = 0
         self._originals: list[np.ndarray] = []
         self._checked: dict[str, list[np.ndarray]] = {}
-        self._pending = 0
+        self._held = 0
 
     @property
     def fraction(self) -> float:
@@ -42,59 +43,55 @@ class FingerprintSample:
         self._add(self._originals, values)
 
     def add_checked(self, column: str, data: bytes) -> None:
-        self._add(self._checked.setdefault(column, []), np.frombuffer(data, dtype=np.int64))
+        parts = self._checked.setdefault(column, [])
+        self._add(parts, np.frombuffer(data, dtype=np.int64))
+        if len(parts) > 64:  # kept columns repeat their values: fold them
+            self._held -= sum(map(len, parts))
+            parts[:] = [_distinct(parts)]
+            self._held += len(parts[0])
 
     def _add(self, parts: list[np.ndarray], values: np.ndarray) -> None:
         values = self._keep(values)
         if len(values):
-            parts.append(values)
-            self._pending += len(values)
-        if self._pending > self.max_values // 4 + 1024:
-            self._compact()
-
-    def _compact(self) -> None:
-        groups = [self._originals, *self._checked.values()]
-        for parts in groups:
-            _dedupe(parts)
-        while sum(len(p[0]) for p in groups if p) > self.max_values:
+            parts.append(values.copy())  # not a view of the caller's buffer
+            self._held += len(values)
+        while self._held > self.max_values:
             self.bits += 1
-            for parts in groups:
-                if parts:
-                    parts[0] = self._keep(parts[0])
-        self._pending = 0
+            self._held = 0
+            for group in (self._originals, *self._checked.values()):
+                group[:] = [kept for kept in map(self._keep, group) if len(kept)]
+                self._held += sum(map(len, group))
 
     def hits(self) -> dict[str, int]:
         """Per checked column: distinct values that are originals of a scrubbed column."""
-        self._compact()
-        if not self._originals:
-            return {}
-        originals = self._originals[0]
-        found = {}
+        found: dict[str, int] = {}
         for column, parts in self._checked.items():
-            count = int(np.isin(parts[0], originals, assume_unique=True).sum()) if parts else 0
-            if count:
-                found[column] = count
+            checked = _distinct(parts)
+            seen = np.zeros(len(checked), dtype=bool)
+            for originals in self._originals:
+                at = np.searchsorted(checked, originals)
+                inside = at < len(checked)
+                at, originals = at[inside], originals[inside]
+                seen[at[checked[at] == originals]] = True
+            if seen.any():
+                found[column] = int(seen.sum())
         return found
 
     def summary(self) -> dict[str, object]:
-        self._compact()
         return {
             "original_values_seen": self.originals_seen,
-            "original_values_checked": len(self._originals[0]) if self._originals else 0,
+            "original_values_checked": sum(map(len, self._originals)),
             "sampled": self.bits > 0,
             "sample_fraction": self.fraction,
         }
 
 
-def _dedupe(parts: list[np.ndarray]) -> None:
-    """Replace the parts by one sorted array of their distinct values."""
-    if len(parts) > 1 or (parts and not _is_unique_sorted(parts[0])):
-        merged = np.concatenate(parts) if len(parts) > 1 else parts[0].copy()
-        merged.sort()
-        if len(merged) > 1:
-            merged = merged[np.concatenate(([True], merged[1:] != merged[:-1]))]
-        parts[:] = [merged]
-
-
-def _is_unique_sorted(values: np.ndarray) -> bool:
-    return bool(len(values) < 2 or np.all(values[1:] > values[:-1]))
+def _distinct(parts: list[np.ndarray]) -> np.ndarray:
+    """The sorted distinct values of all parts."""
+    if not parts:
+        return np.zeros(0, dtype=np.int64)
+    merged = np.concatenate(parts)
+    merged.sort()
+    if len(merged) > 1:
+        merged = merged[np.concatenate(([True], merged[1:] != merged[:-1]))]
+    return merged
