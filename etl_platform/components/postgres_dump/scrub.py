@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import tempfile
 import time
 from collections.abc import Callable
@@ -43,6 +44,7 @@ from etl_platform.core.scrub.fingerprints import FingerprintSample
 from etl_platform.core.scrub.layout import TOC
 from etl_platform.resources import ObjectStoreResource, PgToolsResource
 
+from .custom_sql import apply_custom_sql
 from .dump_objects import (
     DumpLocation,
     copy_object,
@@ -80,6 +82,7 @@ class ScrubSettings:
     keep_raw_dumps_days: int = 0
     workers: int = 2
     residual_max_values: int = 2_000_000
+    scratch_dsn_env: str | None = None  # custom_sql: a server for the scratch database
 
 
 def read_archive_tables(
@@ -129,16 +132,26 @@ def scrub_dump(
     if raw_manifest is None:
         raise ScrubError(f"dump {raw.uri} has no manifest: it is incomplete or was pruned")
     plan = plan_scrub(rules, read_archive_tables(store, pg_tools, raw))
-    if rules.custom_sql:
-        raise ScrubError("scrub_rules.custom_sql: custom SQL steps are not supported yet")
     hmac_key = _hmac_key(settings, plan)
     log(f"dump {dump_key}: {len(plan.tables)} tables covered; writing {clean.uri}")
     delete_dump(store, clean)  # whatever a failed earlier try left behind
     sse = encryption_args(settings.kms_key_id)
     scrub_started = time.monotonic()
-    outcomes, sample = _scrub_tables(settings, plan, store, raw, clean, sse, hmac_key)
-    scrub_seconds = time.monotonic() - scrub_started
-    report = _verify(plan, outcomes, sample, clean, store)
+    seed = secrets.randbelow(2**32)
+    try:
+        outcomes, sample = _scrub_tables(settings, plan, store, raw, clean, sse, hmac_key, seed)
+        scrub_seconds = time.monotonic() - scrub_started
+        if rules.custom_sql:
+            apply_custom_sql(
+                rules.custom_sql, settings.scratch_dsn_env, store, pg_tools, clean, sse, log
+            )
+            plan, outcomes = _rescan(
+                settings, rules, store, pg_tools, clean, sample, outcomes, seed
+            )
+        report = _verify(plan, outcomes, sample, clean.uri)
+    except BaseException:
+        delete_dump(store, clean)  # nothing unverified stays in the load bucket
+        raise
     text_bytes = sum(o.text_bytes for o in outcomes.values())
     report.update(
         dump_key=dump_key,
@@ -167,6 +180,7 @@ def _scrub_tables(
     clean: DumpLocation,
     sse: dict[str, str],
     hmac_key: bytes,
+    seed: int,
 ) -> tuple[dict[str, TableOutcome], FingerprintSample]:
     """Every table's data file, largest work first: scrubbed tables are rewritten through the
     workers; kept tables are copied server-side (and scanned when they have text columns);
@@ -175,7 +189,10 @@ def _scrub_tables(
     specs = [ChunkSpec.from_plan(p) for p in plan.tables]
     sample = FingerprintSample(settings.residual_sample_fraction, settings.residual_max_values)
     outcomes: dict[str, TableOutcome] = {}
-    with ThreadPoolExecutor(4) as threads, ScrubWorkers(settings.workers, specs, hmac_key) as pool:
+    with (
+        ThreadPoolExecutor(4) as threads,
+        ScrubWorkers(settings.workers, specs, hmac_key, seed) as pool,
+    ):
         copies = [
             threads.submit(copy_object, store, raw, clean, name, sse)
             for name in [TOC, *(p.table.data_file for p in plan.tables if p.copies_unchanged)]
@@ -206,19 +223,46 @@ def _scrub_tables(
     return outcomes, sample
 
 
+def _rescan(
+    settings: ScrubSettings,
+    rules: ScrubRules,
+    store: ObjectStoreResource,
+    pg_tools: PgToolsResource,
+    clean: DumpLocation,
+    sample: FingerprintSample,
+    before: dict[str, TableOutcome],
+    seed: int,
+) -> tuple[ScrubPlan, dict[str, TableOutcome]]:
+    """After custom SQL replaced the clean archive: its columns must still be covered by the
+    rules, and its kept text is scanned again against the originals of the first pass."""
+    plan = plan_scrub(rules, read_archive_tables(store, pg_tools, clean))
+    sample.clear_checked()
+    client = store.client()
+    specs = [ChunkSpec.from_plan(p, scan_only=True) for p in plan.tables]
+    outcomes: dict[str, TableOutcome] = {}
+    with ScrubWorkers(settings.workers, specs, b"", seed) as pool:
+        for index, table_plan in enumerate(plan.tables):
+            table, key = table_plan.table.qualified, clean.key(table_plan.table.data_file)
+            if specs[index].checked:
+                stream = TableStream(index, table, clean.bucket, key)
+                outcome = stream_table(client, pool, stream, sample)
+            else:
+                outcome = TableOutcome(table, count_rows(client, clean.bucket, key))
+            outcome.rows = outcome.rows_before
+            outcome.rows_before = before[table].rows_before if table in before else outcome.rows
+            outcomes[table] = outcome
+    return plan, outcomes
+
+
 def _rate(nbytes: int, seconds: float) -> float:
     return round(nbytes / 1e6 / seconds, 2) if seconds > 0 else 0.0
 
 
 def _verify(
-    plan: ScrubPlan,
-    outcomes: dict[str, TableOutcome],
-    sample: FingerprintSample,
-    clean: DumpLocation,
-    store: ObjectStoreResource,
+    plan: ScrubPlan, outcomes: dict[str, TableOutcome], sample: FingerprintSample, where: str
 ) -> dict[str, Any]:
-    """The residual scan's verdict over every table; raises (after deleting the clean
-    objects) on any hit. Returns rows per table before/after and the scan's counts."""
+    """The residual scan's verdict over every table; raises on any hit (the caller deletes
+    the clean objects). Returns rows per table before/after and the scan's counts."""
     counts = ResidualCounts()
     for outcome in outcomes.values():
         counts.merge(outcome.counts)
@@ -237,9 +281,8 @@ def _verify(
         for p in plan.tables
     }
     if counts.total:
-        delete_dump(store, clean)
         hits = ", ".join(f"{k}: {v}" for k, v in residual["by_column"].items())  # type: ignore[attr-defined]
-        raise ScrubError(f"residual scan of {clean.uri} found PII left behind ({hits})")
+        raise ScrubError(f"residual scan of {where} found PII left behind ({hits})")
     return {"tables": tables, "residual": residual, "verified": True}
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import queue
-import secrets
 import subprocess
 import sys
 import time
@@ -47,11 +46,13 @@ class ScrubWorkerError(RuntimeError):
 class ScrubWorkers:
     """``count`` worker processes (see :mod:`.scrub_worker`), one chunk at a time each."""
 
-    def __init__(self, count: int, specs: list[ChunkSpec], key: bytes, level: int = 1) -> None:
+    def __init__(
+        self, count: int, specs: list[ChunkSpec], key: bytes, seed: int, level: int = 1
+    ) -> None:
         root = str(Path(etl_platform.__file__).resolve().parent.parent)
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
-        env["PYTHONHASHSEED"] = str(secrets.randbelow(2**32))
+        env["PYTHONHASHSEED"] = str(seed)  # one per scrub: fingerprints compare across pools
         self.specs = specs
         self._processes = [
             subprocess.Popen(

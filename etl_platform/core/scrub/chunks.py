@@ -72,12 +72,14 @@ class ChunkSpec:
     patterns: tuple[int, ...] = ()  # kept text with scan: email/phone patterns
 
     @classmethod
-    def from_plan(cls, plan: TablePlan) -> ChunkSpec:
+    def from_plan(cls, plan: TablePlan, scan_only: bool = False) -> ChunkSpec:
+        """``scan_only``: data already scrubbed (after custom SQL): no rule is applied again,
+        kept and masked text columns are scanned."""
         table = plan.table
         scrubbed, checked, patterns = [], [], []
         for index, (column, rule) in enumerate(plan.rules.items()):
             name = display_name(table.qualified, column)
-            if rule.scrubs:
+            if rule.scrubs and not scan_only:
                 scrubbed.append((index, name, rule))
             if rule.action in ("keep", "mask") and table.is_text(column):
                 checked.append((index, name))

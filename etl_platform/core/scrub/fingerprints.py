@@ -50,6 +50,11 @@ class FingerprintSample:
             parts[:] = [_distinct(parts)]
             self._held += len(parts[0])
 
+    def clear_checked(self) -> None:
+        """Forget the checked side (the clean data was replaced: custom SQL ran on it)."""
+        self._held -= sum(len(p) for parts in self._checked.values() for p in parts)
+        self._checked = {}
+
     def _add(self, parts: list[np.ndarray], values: np.ndarray) -> None:
         values = self._keep(values)
         if len(values):
