@@ -41,7 +41,10 @@ from .transforms import ColumnBatch, batch_rewrite
 
 FINGERPRINT_PROBE = b"etl_platform.scrub fingerprint probe"
 GZIP_WBITS = 31
-CACHE_LIMIT = 32_768  # cached pseudonyms per column and process
+CACHE_LIMIT = 32_768
+# Actions whose output can equal their input (a keyed pseudonym equals its input with odds of
+# about 2**-80: not counted per field).
+MAY_RETURN_INPUT = frozenset({"constant", "mask"})  # cached pseudonyms per column and process
 _NL = b"\n"
 _SHORT = MIN_ORIGINAL_BYTES - 1
 
@@ -221,7 +224,7 @@ class ChunkScrubber:
         for index, name, transform in self.transforms:
             old = block.column(index)
             new, distinct = transform.apply(old)
-            same = unchanged(old, new)
+            same = unchanged(old, new) if transform.action in MAY_RETURN_INPUT else 0
             if same:
                 result.hits[(name, "unchanged_by_rule")] += same
             originals += distinct  # short ones are dropped on the checked side

@@ -17,14 +17,13 @@ digits (a Feistel network over 15-digit numbers), which cannot collide at all.
 from __future__ import annotations
 
 import hashlib
-from binascii import hexlify
-from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from functools import lru_cache
-from itertools import repeat
-from operator import and_, mod, rshift
+
+import numpy as np
 
 from .copy_text import NULL, FieldRewrite, decode_field, encode_field
+from .prf import BLOCK, KeyedColumnPrf, decimal_digits, hex_digits, rows_of
 from .rules import ColumnRule
 
 FIRST_NAMES = (
@@ -38,9 +37,7 @@ LAST_NAMES = (
     "Turner Hill Scott Cooper Morris Ward Moore"
 ).split()
 _NAMES = [f"{first} {last}".encode() for first in FIRST_NAMES for last in LAST_NAMES]
-_LETTERS = bytes(ord("a") + i % 26 for i in range(256))
-_ONE = repeat(1)
-_BATCH = 4096
+_LOWER = np.frombuffer(b"abcdefghijklmnopqrstuvwxyz", dtype=np.uint8)
 _CACHE_SIZE = 1 << 16
 _NOT_DIGITS = bytes(c for c in range(256) if not 0x30 <= c <= 0x39)
 _PHONE_DOMAIN = 10**15  # "+" and 15 digits: the E.164 maximum
@@ -82,58 +79,42 @@ def _cached(fn: Callable[[bytes], bytes]) -> FieldRewrite:
     return rewrite
 
 
-def keyed_batch(key: bytes, tag: bytes, size: int) -> ColumnBatch:
-    """Values → their ``size``-byte keyed BLAKE2b digests, computed with C-level ``map`` over
-    copies of one keyed state (no Python frame per value)."""
-    base = hashlib.blake2b(key=key[:64], person=tag[:16], digest_size=size)
-    kind = type(base)
-
-    def macs(values: list[bytes]) -> list[bytes]:
-        out: list[bytes] = []
-        for start in range(0, len(values), _BATCH):
-            part = values[start : start + _BATCH]
-            states = list(map(kind.copy, repeat(base, len(part))))
-            deque(map(kind.update, states, part), maxlen=0)
-            out += map(kind.digest, states)
-        return out
-
-    return macs
-
-
-def _ints(digests: list[bytes]) -> Iterator[int]:
-    return map(int.from_bytes, digests, repeat("big"))
-
-
 def hash_batch(key: bytes, rule: ColumnRule) -> ColumnBatch:
+    prf = KeyedColumnPrf(key, b"hash", outputs=2 if rule.length > BLOCK else 1)
     if rule.output == "int":
-        macs8 = keyed_batch(key, b"hash", 8)
-        return lambda values: list(map(b"%d".__mod__, map(rshift, _ints(macs8(values)), _ONE)))
-    macs = keyed_batch(key, b"hash", rule.length)
-    return lambda values: list(map(hexlify, macs(values)))
+
+        def as_int(values: list[bytes]) -> list[bytes]:
+            numbers = prf.digests(values)[:, :8].copy().view(">u8")[:, 0] >> np.uint64(1)
+            return list(map(b"%d".__mod__, numbers.tolist()))
+
+        return as_int
+    length = rule.length
+    return lambda values: rows_of(hex_digits(prf.digests(values)[:, :length]), count=len(values))
 
 
 def fake_email_batch(key: bytes, rule: ColumnRule) -> ColumnBatch:
-    macs = keyed_batch(key, b"email", 16 if rule.unique else 10)
-    template = b"u%s@" + rule.domain.encode().replace(b"%", b"%%")
-    return lambda values: list(map(template.__mod__, map(hexlify, macs(values))))
+    prf = KeyedColumnPrf(key, b"email")
+    width = 16 if rule.unique else 10
+    domain = b"@" + rule.domain.encode()
+    return lambda values: rows_of(
+        b"u", hex_digits(prf.digests(values)[:, :width]), domain, count=len(values)
+    )
 
 
 def fake_name_batch(key: bytes, rule: ColumnRule) -> ColumnBatch:
-    """First and last name from 10 bits; ``unique`` adds 16 letters (about 75 bits)."""
-    if not rule.unique:
-        macs = keyed_batch(key, b"name", 2)
-        return lambda values: list(
-            map(_NAMES.__getitem__, map(and_, _ints(macs(values)), repeat(1023)))
-        )
-    macs = keyed_batch(key, b"name", 18)
+    """First and last name from 10 bits; ``unique`` adds 14 letters (about 66 more bits)."""
+    prf = KeyedColumnPrf(key, b"name")
 
     def fake(values: list[bytes]) -> list[bytes]:
-        return [
-            _NAMES[int.from_bytes(d[:2], "big") & 1023]
-            + b" "
-            + d[2:].translate(_LETTERS).capitalize()
-            for d in macs(values)
-        ]
+        digests = prf.digests(values)
+        index = ((digests[:, 0].astype(np.int64) << 8) | digests[:, 1]) & 1023
+        names = list(map(_NAMES.__getitem__, index.tolist()))
+        if not rule.unique:
+            return names
+        letters = _LOWER[digests[:, 2:16] % 26]
+        letters[:, 0] -= 32  # capitalized
+        suffixes = rows_of(letters, count=len(values))
+        return list(map(b" ".join, zip(names, suffixes, strict=True)))
 
     return fake
 
@@ -165,11 +146,11 @@ def permute_phone_number(key: bytes, value: int) -> int:
 def fake_phone_batch(key: bytes, rule: ColumnRule) -> ColumnBatch:
     """``+1555`` and 7 keyed digits; ``unique``: a keyed permutation of the phone's digits
     (values without 1-14 digits fall back to the former)."""
-    macs = keyed_batch(key, b"phone", 8)
+    prf = KeyedColumnPrf(key, b"phone")
 
     def fake(values: list[bytes]) -> list[bytes]:
-        numbers = map(mod, _ints(macs(values)), repeat(10**7))
-        return list(map(b"+1555%07d".__mod__, numbers))
+        digits = decimal_digits(prf.digests(values), 7)
+        return rows_of(b"+1555", digits, count=len(values))
 
     if not rule.unique:
         return fake
