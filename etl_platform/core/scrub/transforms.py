@@ -1,17 +1,17 @@
 """Column transforms: a :class:`~.rules.ColumnRule` and the instance's secret key → a function
-from a raw COPY text field to its replacement.
+from a list of raw COPY text fields (non-NULL) to their replacements (:func:`batch_rewrite`),
+or from one field to its replacement (:func:`column_rewrite`, the same function per value).
 
-Keyed pseudonyms are a keyed MAC of the raw field bytes: BLAKE2b in its keyed mode (RFC 7693,
-a MAC in the role of HMAC, without HMAC's two passes: 4x faster than ``hmac.digest`` with
-SHA-256 here, and the per-value hash is the scrub's largest CPU cost), with a per-action tag as
-BLAKE2's personalization. One value maps to one output in every table and column, so joins and
-foreign keys on hashed or faked columns still hold; without the key the outputs cannot be
-recomputed from guessed inputs.
+Keyed pseudonyms come from a keyed PRF of the raw field bytes, computed for a whole column at
+once (:class:`~.prf.KeyedColumnPrf`: EMAC, AES-256 CBC-MAC re-encrypted under a second key, in
+the role of the HMAC; per-action keys derived with keyed BLAKE2b). One value maps to one output
+in every table and column, so joins and foreign keys on hashed or faked columns still hold;
+without the key the outputs cannot be recomputed from guessed inputs.
 
 Collisions: a truncated digest over many values collides (12 hex characters over 5M values
 give ~4% odds), so the defaults are wide (``hash``: 128 bits; ``fake_email``: 80 bits, 128 with
 ``unique``) and ``fake_phone`` with ``unique: true`` is a keyed *permutation* of the phone's
-digits (a Feistel network over 15-digit numbers), which cannot collide at all.
+digits (a Feistel network over 15-digit numbers, keyed BLAKE2b rounds), which cannot collide.
 """
 
 from __future__ import annotations
