@@ -89,7 +89,7 @@ class TreeRss:
     pg_dump/pg_restore binaries, PostgreSQL and the moto server are not counted."""
 
     def __init__(self) -> None:
-        self.peak_total = self.peak_driver = self.peak_workers = 0.0
+        self.peak_total = self.peak_driver = self.peak_workers = self.peak_pss = 0.0
         self.phase, self.phase_peak = "setup", 0.0
         self.phases: dict[str, float] = {}
         self._stop = threading.Event()
@@ -97,11 +97,13 @@ class TreeRss:
         self._thread.start()
 
     @staticmethod
-    def _rss_mb(pid: int | str) -> float:
+    def _rss_mb(pid: int | str, field: str = "Rss:") -> float:
+        """RSS (every resident page, shared library pages counted in each process) or, with
+        ``Pss:``, the proportional share (shared pages divided among their processes)."""
         try:
-            with open(f"/proc/{pid}/status") as status:
-                for line in status:
-                    if line.startswith("VmRSS:"):
+            with open(f"/proc/{pid}/smaps_rollup") as rollup:
+                for line in rollup:
+                    if line.startswith(field):
                         return int(line.split()[1]) / 1024
         except OSError:
             pass
@@ -127,7 +129,10 @@ class TreeRss:
     def _run(self) -> None:
         while not self._stop.wait(0.1):
             driver = self._rss_mb(os.getpid())
-            workers = sum(self._rss_mb(p) for p in self._workers())
+            pids = self._workers()
+            workers = sum(self._rss_mb(p) for p in pids)
+            pss = sum(self._rss_mb(p, "Pss:") for p in [os.getpid(), *pids])
+            self.peak_pss = max(self.peak_pss, pss)
             self.peak_driver = max(self.peak_driver, driver)
             self.peak_workers = max(self.peak_workers, workers)
             self.peak_total = max(self.peak_total, driver + workers)
@@ -189,21 +194,29 @@ def main() -> None:
         rss.mark("a")
         started = time.monotonic()  # (a)
         take_dump(dump, store, pg_tools, "a")
+        results["a_stage_dump_s"] = time.monotonic() - started
         fresh_db(admin, "bench_a")
         restore_raw(store, pg_tools, DumpLocation("bench-x", "dumps", "a"), state.dsn("bench_a"))
         results["a_no_scrub_s"] = time.monotonic() - started
+        results["a_stage_restore_s"] = results["a_no_scrub_s"] - results["a_stage_dump_s"]
 
         rss.mark("b")
         started = time.monotonic()  # (b)
         take_dump(dump, store, pg_tools, "b")
+        results["b_stage_dump_s"] = time.monotonic() - started
         scrub = ScrubSettings(
             "bench-x", "dumps", "bench-l", "clean", "BENCH_SCRUB_KEY", workers=args.workers
         )
         report = scrub_dump(scrub, parse_rules(RULES), store, pg_tools, "b")
+        results["b_stage_scrub_step_s"] = report["seconds"]
         fresh_db(admin, "bench_b")
         os.environ["BENCH_TARGET_DSN"] = state.dsn("bench_b")
-        restore_dump(RestoreSettings("bench-l", "clean", "BENCH_TARGET_DSN"), store, pg_tools, "b")
+        restored = restore_dump(
+            RestoreSettings("bench-l", "clean", "BENCH_TARGET_DSN"), store, pg_tools, "b"
+        )
         results["b_ours_s"] = time.monotonic() - started
+        for stage in ("download", "restore", "swap"):
+            results[f"b_stage_restore_{stage}_s"] = restored[f"{stage}_seconds"]
         results["scrub_s"] = report["scrub_seconds"]
         results["scrub_text_mb"] = report["scrub_text_mb"]
         results["scrub_text_mb_per_s"] = report["scrub_text_mb_per_s"]
@@ -238,6 +251,7 @@ def main() -> None:
             peak_rss_mb_driver=rss.peak_driver,
             peak_rss_mb_workers=rss.peak_workers,
             peak_rss_mb_run=rss.peak_total,
+            peak_pss_mb_run=rss.peak_pss,
             peak_rss_mb_self_getrusage=usage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         )
         print(json.dumps({k: round(v, 3) for k, v in results.items()}, indent=1))

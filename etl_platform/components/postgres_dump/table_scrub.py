@@ -1,7 +1,7 @@
 """One table's data file through the scrub: S3 → gunzip (ISA-L) → chunks of whole rows → the
 worker processes (rewrite of the ruled columns, residual fingerprints, gzip) → in order into
 an S3 multipart upload. One big table is spread over every worker; memory is bounded by the
-chunks in flight (``workers + 1``) and the parts being uploaded, not by the table.
+chunks in flight (``2 × workers``) and the parts being uploaded, not by the table.
 
 A table that is copied unchanged (every column kept) is only scanned: its chunks go to the
 workers for the residual scan and nothing is written (the step copies the file server-side).
@@ -200,7 +200,7 @@ def _pump(
     sample: FingerprintSample,
     write: Callable[[bytes], None] | None,
 ) -> bytes:
-    """Chunks to the workers, at most ``workers + 1`` in flight, results taken in order."""
+    """Chunks to the workers, at most ``2 × workers`` in flight, results taken in order."""
     chunks = RowChunks(CHUNK_BYTES)
     pending: deque[Future[ChunkResult]] = deque()
 
@@ -212,7 +212,7 @@ def _pump(
 
     for block in gunzip_blocks(body):
         for rows in chunks.feed(block):
-            while len(pending) >= workers.count + 1:
+            while len(pending) >= 2 * workers.count:
                 take()
             pending.append(workers.submit(job.index, rows, write is not None))
     last = chunks.finish()
