@@ -81,7 +81,7 @@ class ScrubSettings:
     residual_sample_fraction: float = 1.0
     keep_raw_dumps_days: int = 0
     workers: int = 2
-    residual_max_values: int = 2_000_000
+    residual_max_values: int = 1_000_000
     scratch_dsn_env: str | None = None  # custom_sql: a server for the scratch database
 
 

@@ -34,7 +34,7 @@ from .multipart import MultipartWriter
 
 READ_BYTES = 256 << 10
 BLOCK = 1 << 20
-CHUNK_BYTES = 512 << 10
+CHUNK_BYTES = 256 << 10
 GZIP_WBITS = 31
 EMPTY_TABLE_DATA = b"\\.\n\n\n"
 

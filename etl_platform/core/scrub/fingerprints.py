@@ -4,7 +4,8 @@ Chunks report int64 fingerprints of the originals of scrubbed columns and of the
 values of kept/masked text columns (:mod:`.chunks`). This keeps both sides and at the end
 counts, per checked column, its distinct values whose fingerprint is also an original's.
 
-Complete while both sides together hold at most ``max_values`` fingerprints (8 bytes each).
+Complete while both sides together hold at most ``max_values`` fingerprints (8 bytes each;
+1M by default: 8 MB).
 Past that, both sides keep only fingerprints whose low ``bits`` are zero (the same rule on both
 sides, so the check stays exact on the sample: a value is in or out everywhere) and the report
 says ``sampled`` with the fraction. ``sample_fraction`` below 1 samples from the start.
@@ -18,7 +19,7 @@ import numpy as np
 
 
 class FingerprintSample:
-    def __init__(self, sample_fraction: float = 1.0, max_values: int = 2_000_000) -> None:
+    def __init__(self, sample_fraction: float = 1.0, max_values: int = 1_000_000) -> None:
         if not 0 < sample_fraction <= 1:
             raise ValueError(f"residual sample fraction {sample_fraction} is not in (0, 1]")
         self.bits = max(0, math.ceil(-math.log2(sample_fraction) - 1e-9))
@@ -64,8 +65,10 @@ class FingerprintSample:
             self.bits += 1
             self._held = 0
             for group in (self._originals, *self._checked.values()):
-                group[:] = [kept for kept in map(self._keep, group) if len(kept)]
-                self._held += sum(map(len, group))
+                for index, part in enumerate(group):  # one part at a time: no second copy
+                    group[index] = self._keep(part)
+                    self._held += len(group[index])
+                group[:] = [part for part in group if len(part)]
 
     def hits(self) -> dict[str, int]:
         """Per checked column: distinct values that are originals of a scrubbed column."""
