@@ -25,6 +25,7 @@ import os
 import resource
 import shutil
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -82,6 +83,70 @@ def make_source(dsn: str, mb: int) -> int:
     return rows
 
 
+class TreeRss:
+    """Peak RSS, sampled every 0.1 s, of the Python processes our chain runs: this process (the
+    driver: Dagster-importing step code, S3 transfers) plus its scrub worker processes. The
+    pg_dump/pg_restore binaries, PostgreSQL and the moto server are not counted."""
+
+    def __init__(self) -> None:
+        self.peak_total = self.peak_driver = self.peak_workers = self.peak_pss = 0.0
+        self.phase, self.phase_peak = "setup", 0.0
+        self.phases: dict[str, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    @staticmethod
+    def _rss_mb(pid: int | str, field: str = "Rss:") -> float:
+        """RSS (every resident page, shared library pages counted in each process) or, with
+        ``Pss:``, the proportional share (shared pages divided among their processes)."""
+        try:
+            with open(f"/proc/{pid}/smaps_rollup") as rollup:
+                for line in rollup:
+                    if line.startswith(field):
+                        return int(line.split()[1]) / 1024
+        except OSError:
+            pass
+        return 0.0
+
+    @staticmethod
+    def _workers() -> list[str]:
+        pids = []
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit():
+                continue
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as cmd:
+                    if b"scrub_worker.py" not in cmd.read():
+                        continue
+                with open(f"/proc/{pid}/stat") as stat:
+                    if int(stat.read().rsplit(")", 1)[1].split()[1]) == os.getpid():
+                        pids.append(pid)
+            except OSError:
+                continue
+        return pids
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.1):
+            driver = self._rss_mb(os.getpid())
+            pids = self._workers()
+            workers = sum(self._rss_mb(p) for p in pids)
+            pss = sum(self._rss_mb(p, "Pss:") for p in [os.getpid(), *pids])
+            self.peak_pss = max(self.peak_pss, pss)
+            self.peak_driver = max(self.peak_driver, driver)
+            self.peak_workers = max(self.peak_workers, workers)
+            self.peak_total = max(self.peak_total, driver + workers)
+            self.phase_peak = max(self.phase_peak, driver + workers)
+
+    def mark(self, phase: str) -> None:
+        """Start a new phase; the peak of the one before is kept under its name."""
+        self.phases[self.phase], self.phase, self.phase_peak = self.phase_peak, phase, 0.0
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 def fresh_db(admin: str, name: str) -> None:
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(
@@ -117,26 +182,49 @@ def main() -> None:
         rows = make_source(state.dsn("bench_source"), args.mb)
         dump = DumpSettings("BENCH_SOURCE_DSN", "bench-x", "dumps")
         results: dict[str, float] = {}
+        with psycopg.connect(state.dsn("bench_source")) as conn:
+            results["source_table_mb"] = float(
+                conn.execute(
+                    "SELECT sum(pg_table_size(c.oid)) / 1e6 FROM pg_class c "
+                    "WHERE c.relname IN ('people', 'events')"
+                ).fetchone()[0]
+            )
+        rss = TreeRss()
 
+        rss.mark("a")
         started = time.monotonic()  # (a)
         take_dump(dump, store, pg_tools, "a")
+        results["a_stage_dump_s"] = time.monotonic() - started
         fresh_db(admin, "bench_a")
         restore_raw(store, pg_tools, DumpLocation("bench-x", "dumps", "a"), state.dsn("bench_a"))
         results["a_no_scrub_s"] = time.monotonic() - started
+        results["a_stage_restore_s"] = results["a_no_scrub_s"] - results["a_stage_dump_s"]
 
+        rss.mark("b")
         started = time.monotonic()  # (b)
         take_dump(dump, store, pg_tools, "b")
+        results["b_stage_dump_s"] = time.monotonic() - started
         scrub = ScrubSettings(
             "bench-x", "dumps", "bench-l", "clean", "BENCH_SCRUB_KEY", workers=args.workers
         )
         report = scrub_dump(scrub, parse_rules(RULES), store, pg_tools, "b")
+        results["b_stage_scrub_step_s"] = report["seconds"]
         fresh_db(admin, "bench_b")
         os.environ["BENCH_TARGET_DSN"] = state.dsn("bench_b")
-        restore_dump(RestoreSettings("bench-l", "clean", "BENCH_TARGET_DSN"), store, pg_tools, "b")
+        restored = restore_dump(
+            RestoreSettings("bench-l", "clean", "BENCH_TARGET_DSN"), store, pg_tools, "b"
+        )
         results["b_ours_s"] = time.monotonic() - started
+        for stage in ("download", "restore", "swap"):
+            results[f"b_stage_restore_{stage}_s"] = restored[f"{stage}_seconds"]
         results["scrub_s"] = report["scrub_seconds"]
+        results["scrub_text_mb"] = report["scrub_text_mb"]
         results["scrub_text_mb_per_s"] = report["scrub_text_mb_per_s"]
+        results["residual_originals_seen"] = report["residual"]["original_values_seen"]
+        results["residual_sample_fraction"] = report["residual"]["sample_fraction"]
+        results["peak_rss_mb_driver_plus_workers"] = rss.peak_total
 
+        rss.mark("c")
         started = time.monotonic()  # (c)
         take_dump(dump, store, pg_tools, "c")
         fresh_db(admin, "bench_scratch")
@@ -151,14 +239,20 @@ def main() -> None:
         restore_raw(store, pg_tools, DumpLocation("bench-l", "seed", "c"), state.dsn("bench_c"))
         results["c_seed_s"] = time.monotonic() - started
 
+        rss.mark("end")
+        rss.stop()
+        results.update({f"peak_rss_mb_during_{k}": v for k, v in rss.phases.items()})
         usage = resource.getrusage
         results.update(
             rows_per_table=rows,
             mb_copy_text=args.mb,
             b_over_a=results["b_ours_s"] / results["a_no_scrub_s"],
             c_over_a=results["c_seed_s"] / results["a_no_scrub_s"],
-            peak_rss_mb_self=usage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            peak_rss_mb_children=usage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+            peak_rss_mb_driver=rss.peak_driver,
+            peak_rss_mb_workers=rss.peak_workers,
+            peak_rss_mb_run=rss.peak_total,
+            peak_pss_mb_run=rss.peak_pss,
+            peak_rss_mb_self_getrusage=usage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         )
         print(json.dumps({k: round(v, 3) for k, v in results.items()}, indent=1))
     finally:

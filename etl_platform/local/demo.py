@@ -157,16 +157,36 @@ SOURCE_TABLES = {
         CREATE TABLE orders (
             id bigint PRIMARY KEY, customer_id bigint REFERENCES customers(id),
             amount numeric(18,4) NOT NULL, currency text NOT NULL,
-            created_at timestamptz NOT NULL, details jsonb)""",
+            created_at timestamptz NOT NULL, details jsonb,
+            shipping_address text, shipping_phone text)""",
     "events": """
         CREATE TABLE events (
             id bigint PRIMARY KEY, occurred_at timestamptz NOT NULL, kind text,
             payload jsonb, tags text[])""",
+    "support_tickets": """
+        CREATE TABLE support_tickets (
+            id bigint PRIMARY KEY, customer_id bigint NOT NULL REFERENCES customers(id),
+            order_id bigint REFERENCES orders(id), opened_at timestamptz NOT NULL,
+            contact_email text, subject text NOT NULL, body text)""",
 }
+CUSTOMERS = 500
+ORDERS = 5000
+EVENTS = 5000
+TICKETS = 800
+
+
+def customer_email(i: int) -> str:
+    return f"customer{i}@example.test"
+
+
+def customer_phone(i: int) -> str:
+    return f"+1-555-{i:04d}"
 
 
 def seed_source_postgres(dsn: str, force: bool = False) -> int:
-    """Dated rows over the last ``SOURCE_DAYS`` days, with PII in ``customers``."""
+    """Dated rows over the last ``SOURCE_DAYS`` days. PII spans tables linked by foreign keys:
+    ``customers`` (name, email, phone, notes) ← ``orders`` (shipping address and phone) and
+    ← ``support_tickets`` (the customer's email as a column and inside the free-text body)."""
     rng = random.Random(11)
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     start = today - timedelta(days=SOURCE_DAYS)
@@ -183,51 +203,84 @@ def seed_source_postgres(dsn: str, force: bool = False) -> int:
             conn.execute(sql.SQL("DROP TABLE IF EXISTS {} CASCADE").format(sql.Identifier(name)))
         for ddl in SOURCE_TABLES.values():
             conn.execute(ddl)
-        rows = 0
         with conn.cursor() as cur:
-            with cur.copy(
-                "COPY customers (id, full_name, email, phone, notes, signed_up_at) FROM STDIN"
-            ) as copy:
-                for i in range(500):
-                    copy.write_row(
-                        (
-                            i,
-                            f"Customer {i}",
-                            f"customer{i}@example.test",
-                            f"+1-555-{i:04d}",
-                            "prefers email\nsecond line",
-                            start + timedelta(minutes=rng.randint(0, SOURCE_DAYS * 1440 - 1)),
-                        )
-                    )
-                    rows += 1
-            with cur.copy(
-                "COPY orders (id, customer_id, amount, currency, created_at, details) FROM STDIN"
-            ) as copy:
-                for i in range(5000):
-                    copy.write_row(
-                        (
-                            i,
-                            rng.randrange(500),
-                            Decimal(rng.randint(100, 10**7)) / 100,
-                            rng.choice(["EUR", "USD"]),
-                            start + timedelta(seconds=rng.randint(0, SOURCE_DAYS * 86400 - 1)),
-                            json.dumps({"channel": rng.choice(["web", "app"])}),
-                        )
-                    )
-                    rows += 1
-            with cur.copy("COPY events (id, occurred_at, kind, payload, tags) FROM STDIN") as copy:
-                for i in range(5000):
-                    copy.write_row(
-                        (
-                            i,
-                            start + timedelta(seconds=rng.randint(0, SOURCE_DAYS * 86400 - 1)),
-                            rng.choice(["click", "view"]),
-                            json.dumps({"n": i}),
-                            ["demo", rng.choice(["a", "b"])],
-                        )
-                    )
-                    rows += 1
+            rows = _copy_customers(cur, rng, start) + _copy_orders(cur, rng, start)
+            rows += _copy_events(cur, rng, start) + _copy_tickets(cur, rng, start)
     return rows
+
+
+def _copy_customers(cur: psycopg.Cursor, rng: random.Random, start: datetime) -> int:
+    columns = "id, full_name, email, phone, notes, signed_up_at"
+    with cur.copy(f"COPY customers ({columns}) FROM STDIN") as copy:
+        for i in range(CUSTOMERS):
+            signed_up = start + timedelta(minutes=rng.randint(0, SOURCE_DAYS * 1440 - 1))
+            copy.write_row(
+                (
+                    i,
+                    f"Customer {i}",
+                    customer_email(i),
+                    customer_phone(i),
+                    "prefers email\nsecond line",
+                    signed_up,
+                )
+            )
+    return CUSTOMERS
+
+
+def _copy_orders(cur: psycopg.Cursor, rng: random.Random, start: datetime) -> int:
+    columns = "id, customer_id, amount, currency, created_at, details, shipping_address, "
+    columns += "shipping_phone"
+    with cur.copy(f"COPY orders ({columns}) FROM STDIN") as copy:
+        for i in range(ORDERS):
+            customer = rng.randrange(CUSTOMERS)
+            copy.write_row(
+                (
+                    i,
+                    customer,
+                    Decimal(rng.randint(100, 10**7)) / 100,
+                    rng.choice(["EUR", "USD"]),
+                    start + timedelta(seconds=rng.randint(0, SOURCE_DAYS * 86400 - 1)),
+                    json.dumps({"channel": rng.choice(["web", "app"])}),
+                    f"{customer} Real Street, Flat {i % 9}, Leeds LS{customer % 30} 4AB",
+                    customer_phone(customer) if i % 3 else None,
+                )
+            )
+    return ORDERS
+
+
+def _copy_events(cur: psycopg.Cursor, rng: random.Random, start: datetime) -> int:
+    with cur.copy("COPY events (id, occurred_at, kind, payload, tags) FROM STDIN") as copy:
+        for i in range(EVENTS):
+            copy.write_row(
+                (
+                    i,
+                    start + timedelta(seconds=rng.randint(0, SOURCE_DAYS * 86400 - 1)),
+                    rng.choice(["click", "view"]),
+                    json.dumps({"n": i}),
+                    ["demo", rng.choice(["a", "b"])],
+                )
+            )
+    return EVENTS
+
+
+def _copy_tickets(cur: psycopg.Cursor, rng: random.Random, start: datetime) -> int:
+    columns = "id, customer_id, order_id, opened_at, contact_email, subject, body"
+    with cur.copy(f"COPY support_tickets ({columns}) FROM STDIN") as copy:
+        for i in range(TICKETS):
+            customer = rng.randrange(CUSTOMERS)
+            copy.write_row(
+                (
+                    i,
+                    customer,
+                    rng.randrange(ORDERS) if i % 2 else None,
+                    start + timedelta(seconds=rng.randint(0, SOURCE_DAYS * 86400 - 1)),
+                    customer_email(customer),
+                    rng.choice(["Late delivery", "Refund", "Wrong size"]),
+                    f"Hello, please reply to {customer_email(customer)} or call "
+                    f"{customer_phone(customer)}.\nThanks, Customer {customer}",
+                )
+            )
+    return TICKETS
 
 
 def seed_demo_world(force: bool = False) -> dict[str, Any]:

@@ -70,6 +70,11 @@ class PostgresDumpPipeline(dg.Component, dg.Model, dg.Resolvable):
     kms_key_id: str | None = Field(default=None, description="SSE-KMS key (else SSE-S3).")
     residual_sample_fraction: float = Field(default=1.0, gt=0.0, le=1.0)
     scrub_workers: int = Field(default=2, ge=1, le=64)
+    scratch_dsn_env: str | None = Field(
+        default=None,
+        description="Env var with a DSN whose server holds the scratch database of custom_sql "
+        "steps (default: the target's).",
+    )
     poison_visibility_seconds: int = Field(
         default=30, ge=1, le=43200, description="When a bad message is received again (-> DLQ)."
     )
@@ -95,6 +100,7 @@ class PostgresDumpPipeline(dg.Component, dg.Model, dg.Resolvable):
             ("source_dsn_env", self.source_dsn_env, _ENV),
             ("target_dsn_env", self.target_dsn_env, _ENV),
             ("hmac_key_env", self.hmac_key_env, _ENV),
+            ("scratch_dsn_env", self.scratch_dsn_env or "UNSET", _ENV),
         ]
         for field, value, pattern in checks:
             if not pattern.match(value):
@@ -129,6 +135,7 @@ class PostgresDumpPipeline(dg.Component, dg.Model, dg.Resolvable):
             self.residual_sample_fraction,
             self.keep_raw_dumps_days,
             self.scrub_workers,
+            scratch_dsn_env=self.scratch_dsn_env or self.target_dsn_env,
         )
 
     def restore_settings(self) -> RestoreSettings:

@@ -44,10 +44,11 @@ def encryption_args(kms_key_id: str | None) -> dict[str, str]:
 
 
 def upload_file(store: ObjectStoreResource, path: Path, bucket: str, key: str, sse: dict) -> int:
-    with path.open("rb") as body:
-        store.client().upload_fileobj(
-            body, bucket, key, ExtraArgs=dict(sse), Config=store._transfer_config()
-        )
+    """By file name: s3transfer reads each part from disk as it sends it (a file object's
+    parts are buffered in memory instead)."""
+    store.client().upload_file(
+        str(path), bucket, key, ExtraArgs=dict(sse), Config=store._transfer_config()
+    )
     return path.stat().st_size
 
 
@@ -89,8 +90,9 @@ def download_files(
 
     def one(name: str) -> int:
         target = directory / name
-        with target.open("wb") as out:
-            store.download_to(where.bucket, where.key(name), out)
+        store.client().download_file(
+            where.bucket, where.key(name), str(target), Config=store._transfer_config()
+        )
         return target.stat().st_size
 
     with ThreadPoolExecutor(UPLOAD_THREADS) as pool:

@@ -4,27 +4,30 @@
    from ``toc.dat`` alone).
 2. Plan: every column of every table must be covered by a rule; a gap fails here, naming each
    ``table.column``, before anything is written to the load bucket.
-3. Rewrite each ruled table's data file in parallel worker processes; copy the others
-   server-side; copy ``toc.dat`` (the schema is unchanged).
-4. Residual scan of the clean files; any hit deletes the clean objects and fails the run.
+3. Rewrite each ruled table's data file, its chunks spread over light worker processes
+   (:mod:`.table_scrub`); copy the others server-side; copy ``toc.dat`` (the schema is
+   unchanged). The residual scan runs in the same pass: the workers report fingerprints of the
+   originals and of the kept text values, and pattern hits (kept tables are read once for it).
+4. Any residual hit deletes the clean objects and fails the run.
 5. Write the clean manifest (rows per table, residual results): it marks the clean dump as
    verified. Delete the raw dump unless ``keep_raw_dumps_days`` keeps it.
 """
 
 from __future__ import annotations
 
-import multiprocessing
 import os
+import secrets
 import tempfile
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
+from isal import isal_zlib
 
 from etl_platform.components.run_policy import step_failure_policy
 from etl_platform.core.scrub import (
@@ -32,15 +35,16 @@ from etl_platform.core.scrub import (
     ResidualCounts,
     ScrubPlan,
     ScrubRules,
-    TablePlan,
-    display_name,
     dump_tables,
     plan_scrub,
 )
 from etl_platform.core.scrub.archive import parse_toc_list
+from etl_platform.core.scrub.chunks import ChunkSpec
+from etl_platform.core.scrub.fingerprints import FingerprintSample
 from etl_platform.core.scrub.layout import TOC
 from etl_platform.resources import ObjectStoreResource, PgToolsResource
 
+from .custom_sql import apply_custom_sql
 from .dump_objects import (
     DumpLocation,
     copy_object,
@@ -50,14 +54,15 @@ from .dump_objects import (
     read_manifest,
 )
 from .table_scrub import (
-    S3Settings,
-    TableScanJob,
-    TableScrubJob,
-    TableScrubResult,
-    scan_table_file,
-    scrub_table_file,
+    EMPTY_TABLE_DATA,
+    ScrubWorkers,
+    TableOutcome,
+    TableStream,
+    count_rows,
+    stream_table,
 )
 
+EMPTY_GZIP = isal_zlib.compress(EMPTY_TABLE_DATA, 1, wbits=31)
 KEYED_ACTIONS = frozenset({"hash", "fake_email", "fake_name", "fake_phone"})
 
 
@@ -76,6 +81,8 @@ class ScrubSettings:
     residual_sample_fraction: float = 1.0
     keep_raw_dumps_days: int = 0
     workers: int = 2
+    residual_max_values: int = 1_000_000
+    scratch_dsn_env: str | None = None  # custom_sql: a server for the scratch database
 
 
 def read_archive_tables(
@@ -108,36 +115,6 @@ def _hmac_key(settings: ScrubSettings, plan: ScrubPlan) -> bytes:
     return value.encode()
 
 
-def _scan_job(
-    s3: S3Settings, clean: DumpLocation, plan: TablePlan, originals: frozenset[bytes]
-) -> TableScanJob:
-    """Originals are looked for in kept and masked text columns, patterns in kept ones."""
-    columns: dict[int, str] = {}
-    patterns: list[int] = []
-    for index, (column, rule) in enumerate(plan.rules.items()):
-        if rule.action in ("keep", "mask") and plan.table.is_text(column):
-            columns[index] = display_name(plan.table.qualified, column)
-            if rule.action == "keep" and rule.scan:
-                patterns.append(index)
-    return TableScanJob(
-        s3,
-        plan.table.qualified,
-        clean.bucket,
-        clean.key(plan.table.data_file),
-        columns,
-        tuple(patterns),
-        originals,
-    )
-
-
-def _pool(workers: int) -> ProcessPoolExecutor:
-    """Worker processes forked from this one (Linux): they start in milliseconds and share its
-    imported modules, where a spawned worker re-imports Dagster (~2.5 s, ~180 MB each). The
-    workers touch no lock another thread may hold: their own S3 client, ISA-L, pure core."""
-    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-    return ProcessPoolExecutor(max(1, workers), mp_context=multiprocessing.get_context(method))
-
-
 def scrub_dump(
     settings: ScrubSettings,
     rules: ScrubRules,
@@ -155,24 +132,27 @@ def scrub_dump(
     if raw_manifest is None:
         raise ScrubError(f"dump {raw.uri} has no manifest: it is incomplete or was pruned")
     plan = plan_scrub(rules, read_archive_tables(store, pg_tools, raw))
-    if rules.custom_sql:
-        raise ScrubError("scrub_rules.custom_sql: custom SQL steps are not supported yet")
     hmac_key = _hmac_key(settings, plan)
     log(f"dump {dump_key}: {len(plan.tables)} tables covered; writing {clean.uri}")
     delete_dump(store, clean)  # whatever a failed earlier try left behind
     sse = encryption_args(settings.kms_key_id)
-    endpoint = store.endpoint_url or os.environ.get("AWS_ENDPOINT_URL")
-    s3 = S3Settings(store.client().meta.region_name, endpoint, store.multipart_chunk_mb)
-    jobs = _table_jobs(settings, plan, s3, raw, clean, sse, hmac_key)
-    unchanged = [p for p in plan.tables if p.copies_unchanged]
     scrub_started = time.monotonic()
-    with _pool(settings.workers) as pool, ThreadPoolExecutor(4) as threads:
-        names = [p.table.data_file for p in unchanged] + [TOC]
-        copies = threads.map(lambda n: copy_object(store, raw, clean, n, sse), names)
-        results: list[TableScrubResult] = list(pool.map(scrub_table_file, jobs))
-        list(copies)
+    seed = secrets.randbelow(2**32)
+    try:
+        outcomes, sample = _scrub_tables(settings, plan, store, raw, clean, sse, hmac_key, seed)
         scrub_seconds = time.monotonic() - scrub_started
-        report = _verify(pool, plan, results, s3, clean, store)
+        if rules.custom_sql:
+            apply_custom_sql(
+                rules.custom_sql, settings.scratch_dsn_env, store, pg_tools, clean, sse, log
+            )
+            plan, outcomes = _rescan(
+                settings, rules, store, pg_tools, clean, sample, outcomes, seed
+            )
+        report = _verify(plan, outcomes, sample, clean.uri)
+    except BaseException:
+        delete_dump(store, clean)  # nothing unverified stays in the load bucket
+        raise
+    text_bytes = sum(o.text_bytes for o in outcomes.values())
     report.update(
         dump_key=dump_key,
         raw_uri=raw.uri,
@@ -182,7 +162,8 @@ def scrub_dump(
         columns_per_action=plan.columns_per_action(),
         unused_rules=plan.unused_rules,
         scrub_seconds=round(scrub_seconds, 3),
-        scrub_text_mb_per_s=_rate(sum(r.text_bytes for r in results), scrub_seconds),
+        scrub_text_mb=round(text_bytes / 1e6, 1),
+        scrub_text_mb_per_s=_rate(text_bytes, scrub_seconds),
         seconds=round(time.monotonic() - started, 3),
     )
     put_manifest(store, clean, report, sse)
@@ -191,31 +172,86 @@ def scrub_dump(
     return report
 
 
-def _table_jobs(
+def _scrub_tables(
     settings: ScrubSettings,
     plan: ScrubPlan,
-    s3: S3Settings,
+    store: ObjectStoreResource,
     raw: DumpLocation,
     clean: DumpLocation,
     sse: dict[str, str],
     hmac_key: bytes,
-) -> list[TableScrubJob]:
-    """One worker job per table with a scrubbing rule or truncated."""
-    return [
-        TableScrubJob(
-            s3,
-            p,
-            raw.bucket,
-            raw.key(p.table.data_file),
-            clean.bucket,
-            clean.key(p.table.data_file),
-            sse,
-            hmac_key,
-            settings.residual_sample_fraction,
-        )
-        for p in plan.tables
-        if not p.copies_unchanged
-    ]
+    seed: int,
+) -> tuple[dict[str, TableOutcome], FingerprintSample]:
+    """Every table's data file, largest work first: scrubbed tables are rewritten through the
+    workers; kept tables are copied server-side (and scanned when they have text columns);
+    truncated tables get an empty data file. Returns the outcome per table."""
+    client = store.client()
+    specs = [ChunkSpec.from_plan(p) for p in plan.tables]
+    sample = FingerprintSample(settings.residual_sample_fraction, settings.residual_max_values)
+    outcomes: dict[str, TableOutcome] = {}
+    with (
+        ThreadPoolExecutor(4) as threads,
+        ScrubWorkers(settings.workers, specs, hmac_key, seed) as pool,
+    ):
+        copies = [
+            threads.submit(copy_object, store, raw, clean, name, sse)
+            for name in [TOC, *(p.table.data_file for p in plan.tables if p.copies_unchanged)]
+        ]
+        for index, table_plan in enumerate(plan.tables):
+            table, name = table_plan.table.qualified, table_plan.table.data_file
+            if table_plan.truncate:
+                outcome = TableOutcome(table, count_rows(client, raw.bucket, raw.key(name)))
+                client.put_object(Bucket=clean.bucket, Key=clean.key(name), Body=EMPTY_GZIP, **sse)
+            elif table_plan.copies_unchanged and not specs[index].checked:
+                outcome = TableOutcome(table, count_rows(client, raw.bucket, raw.key(name)))
+                outcome.rows = outcome.rows_before
+            else:
+                writes = not table_plan.copies_unchanged
+                stream = TableStream(
+                    index,
+                    table,
+                    raw.bucket,
+                    raw.key(name),
+                    clean.bucket if writes else None,
+                    clean.key(name) if writes else None,
+                    sse,
+                )
+                outcome = stream_table(client, pool, stream, sample)
+            outcomes[table] = outcome
+        for copy in copies:
+            copy.result()
+    return outcomes, sample
+
+
+def _rescan(
+    settings: ScrubSettings,
+    rules: ScrubRules,
+    store: ObjectStoreResource,
+    pg_tools: PgToolsResource,
+    clean: DumpLocation,
+    sample: FingerprintSample,
+    before: dict[str, TableOutcome],
+    seed: int,
+) -> tuple[ScrubPlan, dict[str, TableOutcome]]:
+    """After custom SQL replaced the clean archive: its columns must still be covered by the
+    rules, and its kept text is scanned again against the originals of the first pass."""
+    plan = plan_scrub(rules, read_archive_tables(store, pg_tools, clean))
+    sample.clear_checked()
+    client = store.client()
+    specs = [ChunkSpec.from_plan(p, scan_only=True) for p in plan.tables]
+    outcomes: dict[str, TableOutcome] = {}
+    with ScrubWorkers(settings.workers, specs, b"", seed) as pool:
+        for index, table_plan in enumerate(plan.tables):
+            table, key = table_plan.table.qualified, clean.key(table_plan.table.data_file)
+            if specs[index].checked:
+                stream = TableStream(index, table, clean.bucket, key)
+                outcome = stream_table(client, pool, stream, sample)
+            else:
+                outcome = TableOutcome(table, count_rows(client, clean.bucket, key))
+            outcome.rows = outcome.rows_before
+            outcome.rows_before = before[table].rows_before if table in before else outcome.rows
+            outcomes[table] = outcome
+    return plan, outcomes
 
 
 def _rate(nbytes: int, seconds: float) -> float:
@@ -223,39 +259,31 @@ def _rate(nbytes: int, seconds: float) -> float:
 
 
 def _verify(
-    pool: ProcessPoolExecutor,
-    plan: ScrubPlan,
-    results: list[TableScrubResult],
-    s3: S3Settings,
-    clean: DumpLocation,
-    store: ObjectStoreResource,
+    plan: ScrubPlan, outcomes: dict[str, TableOutcome], sample: FingerprintSample, where: str
 ) -> dict[str, Any]:
-    """The residual scan over every clean table; raises (after deleting the clean objects)
-    on any hit. Returns rows per table before/after and the scan's counts."""
-    originals = frozenset().union(*(r.originals for r in results))
-    counts = ResidualCounts(originals=len(originals))
-    for result in results:
-        counts.merge(result.identity)
-        counts.originals_sampled |= result.sampled
-    scan_jobs = [_scan_job(s3, clean, p, originals) for p in plan.tables]
-    scans = list(pool.map(scan_table_file, scan_jobs))
-    for scan in scans:
-        counts.merge(scan.counts)
-    counts.originals = len(originals)
-    before = {r.table: r.rows_before for r in results}
+    """The residual scan's verdict over every table; raises on any hit (the caller deletes
+    the clean objects). Returns rows per table before/after and the scan's counts."""
+    counts = ResidualCounts()
+    for outcome in outcomes.values():
+        counts.merge(outcome.counts)
+    for column, found in sample.hits().items():
+        counts.hits[(column, "original_value")] += found
+    summary = sample.summary()
+    counts.originals = int(summary["original_values_checked"])  # type: ignore[call-overload]
+    counts.originals_sampled = bool(summary["sampled"])
+    residual = {**counts.summary(), **summary}
     tables = {
-        scan.table: {
-            "file": next(p.table.data_file for p in plan.tables if p.table.qualified == scan.table),
-            "rows_before": before.get(scan.table, scan.rows),
-            "rows": scan.rows,
+        p.table.qualified: {
+            "file": p.table.data_file,
+            "rows_before": outcomes[p.table.qualified].rows_before,
+            "rows": outcomes[p.table.qualified].rows,
         }
-        for scan in scans
+        for p in plan.tables
     }
     if counts.total:
-        delete_dump(store, clean)
-        hits = ", ".join(f"{k}: {v}" for k, v in counts.summary()["by_column"].items())  # type: ignore[union-attr]
-        raise ScrubError(f"residual scan of {clean.uri} found PII left behind ({hits})")
-    return {"tables": tables, "residual": counts.summary(), "verified": True}
+        hits = ", ".join(f"{k}: {v}" for k, v in residual["by_column"].items())  # type: ignore[attr-defined]
+        raise ScrubError(f"residual scan of {where} found PII left behind ({hits})")
+    return {"tables": tables, "residual": residual, "verified": True}
 
 
 @step_failure_policy("postgres dump: scrub")

@@ -1,220 +1,244 @@
-"""One table's data file through the scrub, in a worker process: S3 → gunzip (ISA-L) → COPY
-text rewrite of the ruled fields → gzip (ISA-L) → S3 multipart upload. Bytes stream through in
-blocks; nothing is held whole. The residual scan's second pass reads a clean file the same way.
+"""One table's data file through the scrub: S3 → gunzip (ISA-L) → chunks of whole rows → the
+worker processes (rewrite of the ruled columns, residual fingerprints, gzip) → in order into
+an S3 multipart upload. One big table is spread over every worker; memory is bounded by the
+chunks in flight (``2 × workers``) and the parts being uploaded, not by the table.
 
-Workers are processes (the rewrite is CPU-bound Python); each builds its own S3 client from
-:class:`S3Settings` and shares nothing with the step's threads.
+A table that is copied unchanged (every column kept) is only scanned: its chunks go to the
+workers for the residual scan and nothing is written (the step copies the file server-side).
 """
 
 from __future__ import annotations
 
-import io
+import os
+import queue
+import subprocess
+import sys
 import time
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from boto3.s3.transfer import TransferConfig
 from isal import isal_zlib
 
-from etl_platform.core.scrub import (
-    CopyDataRewriter,
-    OriginalValues,
-    ResidualCounts,
-    ResidualScanner,
-    TablePlan,
-    column_rewrite,
-    display_name,
-)
-from etl_platform.core.scrub.copy_text import FieldRewrite
-from etl_platform.resources.aws_client import boto3_client
+import etl_platform
+from etl_platform.core.scrub import ResidualCounts
+from etl_platform.core.scrub.chunks import ChunkResult, ChunkSpec
+from etl_platform.core.scrub.copy_text import RowChunks
+from etl_platform.core.scrub.fingerprints import FingerprintSample
 
+from . import scrub_worker
+from .multipart import MultipartWriter
+
+READ_BYTES = 256 << 10
 BLOCK = 1 << 20
+CHUNK_BYTES = 256 << 10
 GZIP_WBITS = 31
 EMPTY_TABLE_DATA = b"\\.\n\n\n"
 
 
-@dataclass(frozen=True)
-class S3Settings:
-    """What a worker needs to build its own client (credentials come from its environment)."""
-
-    region_name: str | None
-    endpoint_url: str | None
-    multipart_chunk_mb: int = 8
-
-    def client(self) -> Any:
-        return boto3_client(
-            "s3", region_name=self.region_name, endpoint_url=self.endpoint_url, max_attempts=8
-        )
+class ScrubWorkerError(RuntimeError):
+    """A worker failed on a chunk or exited; the message names the table, never a value."""
 
 
-@dataclass(frozen=True)
-class TableScrubJob:
-    s3: S3Settings
-    plan: TablePlan
-    raw_bucket: str
-    raw_key: str
-    clean_bucket: str
-    clean_key: str
-    sse: dict[str, str]
-    hmac_key: bytes = field(repr=False)
-    sample_fraction: float = 1.0
-    max_original_values: int = 2_000_000
+class ScrubWorkers:
+    """``count`` worker processes (see :mod:`.scrub_worker`), one chunk at a time each."""
+
+    def __init__(
+        self, count: int, specs: list[ChunkSpec], key: bytes, seed: int, level: int = 1
+    ) -> None:
+        root = str(Path(etl_platform.__file__).resolve().parent.parent)
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+        env["PYTHONHASHSEED"] = str(seed)  # one per scrub: fingerprints compare across pools
+        self.specs = specs
+        self._processes = [
+            subprocess.Popen(
+                [sys.executable, "-P", scrub_worker.__file__],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                env=env,
+            )
+            for _ in range(max(1, count))
+        ]
+        self._idle: queue.SimpleQueue[subprocess.Popen[bytes]] = queue.SimpleQueue()
+        for process in self._processes:
+            scrub_worker.write_frame(process.stdin, (specs, key, level))  # type: ignore[arg-type]
+            self._idle.put(process)
+        self._threads = ThreadPoolExecutor(len(self._processes), "scrub-worker")
+        self.count = len(self._processes)
+        self._probe: int | None = None
+
+    def submit(self, table: int, rows: bytes, rewrite: bool) -> Future[ChunkResult]:
+        return self._threads.submit(self._run, table, rows, rewrite)
+
+    def _run(self, table: int, rows: bytes, rewrite: bool) -> ChunkResult:
+        process = self._idle.get()
+        try:
+            scrub_worker.write_frame(process.stdin, (table, rows, rewrite))  # type: ignore[arg-type]
+            reply = scrub_worker.read_frame(process.stdout)  # type: ignore[arg-type]
+        except OSError:
+            reply = None
+        finally:
+            self._idle.put(process)
+        name = self.specs[table].table
+        if reply is None:
+            raise ScrubWorkerError(f"scrub worker exited while scrubbing {name}")
+        if isinstance(reply, tuple):
+            raise ScrubWorkerError(f"scrub of {name} failed: {reply[1]}")
+        if self._probe is None:
+            self._probe = reply.probe
+        if reply.probe != self._probe:
+            raise ScrubWorkerError("scrub workers disagree on value fingerprints (hash seed)")
+        return reply
+
+    def close(self) -> None:
+        self._threads.shutdown(wait=False, cancel_futures=True)
+        for process in self._processes:
+            if process.stdin:
+                process.stdin.close()
+        for process in self._processes:
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+    def __enter__(self) -> ScrubWorkers:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 @dataclass
-class TableScrubResult:
+class TableOutcome:
+    """What one table's pass produced (rows, bytes, residual counts), values never."""
+
     table: str
-    rows_before: int
-    rows: int
-    raw_bytes: int
-    text_bytes: int
-    clean_bytes: int
-    seconds: float
-    originals: set[bytes] = field(repr=False)
-    identity: ResidualCounts
-    sampled: bool
+    rows_before: int = 0
+    rows: int = 0
+    text_bytes: int = 0
+    clean_bytes: int = 0
+    seconds: float = 0.0
+    counts: ResidualCounts = field(default_factory=ResidualCounts)
 
 
-def gunzip_blocks(body: Any) -> Iterator[bytes]:
-    """Decompress a gzip stream (members concatenated are fine) block by block."""
+def gunzip_blocks(body: Any, read_size: int = READ_BYTES, out_size: int = BLOCK) -> Iterator[bytes]:
+    """Decompress a gzip stream (members concatenated are fine) in blocks of at most
+    ``out_size`` bytes, however well the data compresses."""
     inflater = isal_zlib.decompressobj(GZIP_WBITS)
     while True:
-        chunk = body.read(BLOCK)
+        chunk = body.read(read_size)
         if not chunk:
             break
         while chunk:
-            out = inflater.decompress(chunk)
+            out = inflater.decompress(chunk, out_size)
             if out:
                 yield out
-            chunk = inflater.unused_data
-            if chunk:
+            chunk = inflater.unconsumed_tail
+            if not chunk and inflater.unused_data:
+                chunk = inflater.unused_data
                 inflater = isal_zlib.decompressobj(GZIP_WBITS)
     tail = inflater.flush()
     if tail:
         yield tail
 
 
-class _CountingBody:
-    def __init__(self, body: Any) -> None:
-        self.body, self.bytes = body, 0
-
-    def read(self, size: int = -1) -> bytes:
-        data = self.body.read(size)
-        self.bytes += len(data)
-        return data
-
-
-class _GzipStream(io.RawIOBase):
-    """A readable file of the gzip of an iterator's blocks (what ``upload_fileobj`` reads)."""
-
-    def __init__(self, blocks: Iterator[bytes], level: int = 1) -> None:
-        self._blocks = blocks
-        self._deflater = isal_zlib.compressobj(level, isal_zlib.DEFLATED, GZIP_WBITS)
-        self._buffer = b""
-        self._done = False
-        self.bytes = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, target: Any) -> int:
-        while not self._buffer and not self._done:
-            block = next(self._blocks, None)
-            if block is None:
-                self._buffer, self._done = self._deflater.flush(), True
-            else:
-                self._buffer = self._deflater.compress(block)
-        size = min(len(target), len(self._buffer))
-        target[:size] = self._buffer[:size]
-        self._buffer = self._buffer[size:]
-        self.bytes += size
-        return size
-
-
-def _rewrites(
-    job: TableScrubJob, originals: OriginalValues, identity: ResidualCounts
-) -> dict[int, FieldRewrite]:
-    rewrites: dict[int, FieldRewrite] = {}
-    for index, (column, rule) in enumerate(job.plan.rules.items()):
-        rewrite = column_rewrite(rule, job.hmac_key)
-        if rewrite is not None:
-            name = display_name(job.plan.table.qualified, column)
-            rewrites[index] = originals.wrap(rewrite, name, identity)
-    return rewrites
-
-
-def scrub_table_file(job: TableScrubJob) -> TableScrubResult:
-    """Rewrite one table's data file from the raw archive into the clean one."""
-    started = time.monotonic()
-    client = job.s3.client()
-    identity = ResidualCounts()
-    originals = OriginalValues(job.sample_fraction, job.max_original_values)
-    rewriter = CopyDataRewriter(_rewrites(job, originals, identity))
-    raw = _CountingBody(client.get_object(Bucket=job.raw_bucket, Key=job.raw_key)["Body"])
-    text_bytes = 0
-
-    def clean_blocks() -> Iterator[bytes]:
-        nonlocal text_bytes
-        for block in gunzip_blocks(raw):
-            text_bytes += len(block)
-            out = rewriter.feed(block)
-            originals.trim()
-            if not job.plan.truncate and out:
-                yield out
-        if job.plan.truncate:
-            yield EMPTY_TABLE_DATA
-        else:
-            yield rewriter.finish()
-
-    mb = 1 << 20
-    config = TransferConfig(multipart_chunksize=job.s3.multipart_chunk_mb * mb, max_concurrency=2)
-    stream = _GzipStream(clean_blocks())
-    client.upload_fileobj(
-        io.BufferedReader(stream, BLOCK),
-        job.clean_bucket,
-        job.clean_key,
-        ExtraArgs=dict(job.sse),
-        Config=config,
-    )
-    return TableScrubResult(
-        table=job.plan.table.qualified,
-        rows_before=rewriter.rows,
-        rows=0 if job.plan.truncate else rewriter.rows,
-        raw_bytes=raw.bytes,
-        text_bytes=text_bytes,
-        clean_bytes=stream.bytes,
-        seconds=time.monotonic() - started,
-        originals=originals.values,
-        identity=identity,
-        sampled=originals.sampled,
-    )
-
-
 @dataclass(frozen=True)
-class TableScanJob:
-    s3: S3Settings
+class TableStream:
+    """One table's file: where it is read from and, unless only scanned, written to."""
+
+    index: int
     table: str
-    bucket: str
-    key: str
-    columns: dict[int, str]  # index → table.column, scanned for originals
-    pattern_columns: tuple[int, ...]
-    originals: frozenset[bytes] = field(repr=False)
+    raw_bucket: str
+    raw_key: str
+    clean_bucket: str | None = None  # None: scan only
+    clean_key: str | None = None
+    sse: dict[str, str] = field(default_factory=dict)
 
 
-@dataclass
-class TableScanResult:
-    table: str
-    rows: int
-    counts: ResidualCounts
+def stream_table(
+    client: Any,
+    workers: ScrubWorkers,
+    job: TableStream,
+    sample: FingerprintSample,
+    part_mb: int = 5,
+) -> TableOutcome:
+    """Read, scrub (or scan) and write one table's data file; the residual fingerprints go to
+    ``sample``, pattern and identity counts to the outcome."""
+    started = time.monotonic()
+    outcome = TableOutcome(job.table)
+    rewrite = job.clean_key is not None
+    body = client.get_object(Bucket=job.raw_bucket, Key=job.raw_key)["Body"]
+    writer = (
+        MultipartWriter(client, job.clean_bucket, job.clean_key, job.sse, part_mb << 20)
+        if rewrite
+        else None
+    )
+    try:
+        tail = _pump(body, workers, job, outcome, sample, writer.write if writer else None)
+        if writer:
+            writer.write(isal_zlib.compress(tail or EMPTY_TABLE_DATA, 1, wbits=GZIP_WBITS))
+            outcome.clean_bytes = writer.close()
+    except BaseException:
+        if writer:
+            writer.abort()
+        raise
+    outcome.rows = outcome.rows_before
+    outcome.seconds = time.monotonic() - started
+    return outcome
 
 
-def scan_table_file(job: TableScanJob) -> TableScanResult:
-    """Count the clean file's rows and scan its kept/masked text columns for residuals."""
-    body = job.s3.client().get_object(Bucket=job.bucket, Key=job.key)["Body"]
-    scanner = ResidualScanner(job.originals, job.columns, job.pattern_columns)
-    counter = CopyDataRewriter({}, scanner.scan_fields if job.columns else None)
+def _pump(
+    body: Any,
+    workers: ScrubWorkers,
+    job: TableStream,
+    outcome: TableOutcome,
+    sample: FingerprintSample,
+    write: Callable[[bytes], None] | None,
+) -> bytes:
+    """Chunks to the workers, at most ``2 × workers`` in flight, results taken in order."""
+    chunks = RowChunks(CHUNK_BYTES)
+    pending: deque[Future[ChunkResult]] = deque()
+
+    def take() -> None:
+        result = pending.popleft().result()
+        _merge(result, outcome, sample)
+        if write and result.gzip:
+            write(result.gzip)
+
     for block in gunzip_blocks(body):
-        counter.feed(block)
-    counter.finish()
-    return TableScanResult(job.table, counter.rows, scanner.counts)
+        for rows in chunks.feed(block):
+            while len(pending) >= 2 * workers.count:
+                take()
+            pending.append(workers.submit(job.index, rows, write is not None))
+    last = chunks.finish()
+    if last:
+        pending.append(workers.submit(job.index, last, write is not None))
+    while pending:
+        take()
+    return chunks.tail
+
+
+def _merge(result: ChunkResult, outcome: TableOutcome, sample: FingerprintSample) -> None:
+    outcome.rows_before += result.rows
+    outcome.text_bytes += result.text_bytes
+    outcome.counts.hits.update(result.hits)
+    outcome.counts.fields_scanned += result.fields_scanned
+    if result.originals:
+        sample.add_originals(result.originals)
+    for column, data in result.checked.items():
+        sample.add_checked(column, data)
+
+
+def count_rows(client: Any, bucket: str, key: str) -> int:
+    """Rows of a data file without scrubbing it (a truncated table's count before)."""
+    chunks = RowChunks(CHUNK_BYTES)
+    rows = 0
+    body = client.get_object(Bucket=bucket, Key=key)["Body"]
+    for block in gunzip_blocks(body):
+        rows += sum(c.count(b"\n") for c in chunks.feed(block))
+    return rows + chunks.finish().count(b"\n")

@@ -195,3 +195,50 @@ def line_blocks(chunks: Iterable[bytes]) -> Iterator[bytes]:
     last = blocks.finish()
     if last:
         yield last
+
+
+class RowChunks:
+    """Cuts a table data stream into chunks of whole rows of about ``size`` bytes (a row longer
+    than ``size`` is a chunk of its own), up to the ``\\.`` terminator; ``tail`` is the
+    terminator and whatever follows it."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.tail = b""
+        self._lines = LineBlocks()
+        self._rows = b""
+        self._ended = False
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        if self._ended:
+            self.tail += chunk
+            return []
+        return self._take(self._lines.feed(chunk))
+
+    def finish(self) -> bytes:
+        """The last rows (maybe empty)."""
+        if not self._ended:
+            self._take(self._lines.finish())
+        rows, self._rows = self._rows, b""
+        return rows
+
+    def _take(self, block: bytes) -> list[bytes]:
+        if block.startswith(END_OF_DATA + b"\n"):
+            end = 0
+        else:
+            end = block.find(b"\n" + END_OF_DATA + b"\n")
+            end = -1 if end == -1 else end + 1
+        if end != -1:
+            self._ended = True
+            self.tail = block[end:] + self._lines.finish()
+            block = block[:end]
+        data = self._rows + block if self._rows else block
+        chunks, start = [], 0
+        while len(data) - start >= self.size:
+            cut = data.rfind(b"\n", start, start + self.size) + 1
+            if cut <= start:
+                cut = data.find(b"\n", start + self.size) + 1
+            chunks.append(data[start:cut])
+            start = cut
+        self._rows = data[start:]
+        return chunks
