@@ -7,6 +7,7 @@ from typing import Any
 
 from dagster import EnvVar
 
+from .aws_client import AwsConfigurationError, AwsResourceError
 from .dynamodb import DynamoDBResource
 from .glue import CatalogResource, NotificationResource
 from .pg_tools import PgToolsResource
@@ -16,6 +17,8 @@ from .sqs import QueueResource
 from .warehouse import WarehouseResource
 
 __all__ = [
+    "AwsConfigurationError",
+    "AwsResourceError",
     "CatalogResource",
     "DynamoDBResource",
     "NotificationResource",
