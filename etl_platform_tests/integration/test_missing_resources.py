@@ -8,6 +8,7 @@ import boto3
 import dagster as dg
 import pytest
 
+from etl_platform.components.postgres_dump.dump_objects import DumpLocation, upload_file
 from etl_platform.core.retry import classify
 from etl_platform.resources import ObjectStoreResource, QueueResource
 from etl_platform.resources.aws_client import AwsResourceError
@@ -92,3 +93,13 @@ def test_s3_errors_name_the_bucket_key_and_setting(local_stack, unique_name):
     assert classify(error.value) == "terminal"
     # A key that may be missing still reads as None.
     assert store.get_bytes(unique_name, "absent", setting="data_bucket") is None
+
+
+def test_a_dump_upload_to_a_missing_bucket_names_its_setting(local_stack, unique_name, tmp_path):
+    path = tmp_path / "toc.dat"
+    path.write_bytes(b"x")
+    where = DumpLocation(f"{unique_name}-gone", "raw", "d1", "extract_bucket")
+    with pytest.raises(AwsResourceError) as error:
+        upload_file(ObjectStoreResource(), path, where, where.key(path.name), {})
+    assert f"extract_bucket '{unique_name}-gone': no such bucket" in str(error.value)
+    assert classify(error.value) == "terminal"
