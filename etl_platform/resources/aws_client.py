@@ -42,7 +42,8 @@ class AwsResourceError(AwsConfigurationError):
 
 #: Error codes of a missing or forbidden resource, per kind of resource they name.
 _MISSING_BUCKET = frozenset({"NoSuchBucket"})
-_MISSING_KEY = frozenset({"NoSuchKey", "404", "NotFound"})
+_MISSING_KEY = frozenset({"NoSuchKey"})
+_NOT_FOUND = frozenset({"404", "NotFound"})  # a HEAD has no body: bucket or key
 _ACCESS_DENIED = frozenset({"AccessDenied", "403", "Forbidden", "AccessDeniedException"})
 _MISSING_TABLE = frozenset({"ResourceNotFoundException"})
 _MISSING_QUEUE = frozenset({"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"})
@@ -68,8 +69,10 @@ class AwsAddress:
             bucket = self.named("s3 bucket", self.bucket)
             if code in _MISSING_BUCKET:
                 return f"{bucket}: no such bucket"
-            if code in _MISSING_KEY:
-                return f"{bucket}: no such key {uri}" if uri else f"{bucket}: no such bucket"
+            if code in _MISSING_KEY and uri:
+                return f"{bucket}: no such key {uri}"
+            if code in _NOT_FOUND:
+                return f"{bucket}: no such key {uri} (or no such bucket)" if uri else None
             if code in _ACCESS_DENIED:
                 return f"{bucket}: access denied" + (f" to {uri}" if uri else "")
         if self.table is not None:

@@ -4,6 +4,8 @@ and fails at once (terminal, never retried)."""
 
 from __future__ import annotations
 
+import io
+
 import boto3
 import dagster as dg
 import pytest
@@ -91,6 +93,12 @@ def test_s3_errors_name_the_bucket_key_and_setting(local_stack, unique_name):
         error.value
     )
     assert classify(error.value) == "terminal"
+    # A managed download HEADs first (no error body): the key is named, the bucket hinted.
+    with pytest.raises(AwsResourceError) as error:
+        store.download_to(unique_name, "no/such.dat", io.BytesIO(), setting="load_bucket")
+    assert f"load_bucket {unique_name!r}: no such key s3://{unique_name}/no/such.dat" in str(
+        error.value
+    )
     # A key that may be missing still reads as None.
     assert store.get_bytes(unique_name, "absent", setting="data_bucket") is None
 
