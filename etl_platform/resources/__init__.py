@@ -7,6 +7,12 @@ from typing import Any
 
 from dagster import EnvVar
 
+from .aws_client import (
+    AwsAddress,
+    AwsConfigurationError,
+    AwsResourceError,
+    naming_aws_settings,
+)
 from .dynamodb import DynamoDBResource
 from .glue import CatalogResource, NotificationResource
 from .pg_tools import PgToolsResource
@@ -16,6 +22,9 @@ from .sqs import QueueResource
 from .warehouse import WarehouseResource
 
 __all__ = [
+    "AwsAddress",
+    "AwsConfigurationError",
+    "AwsResourceError",
     "CatalogResource",
     "DynamoDBResource",
     "NotificationResource",
@@ -24,6 +33,7 @@ __all__ = [
     "QueueResource",
     "SourcePostgresResource",
     "WarehouseResource",
+    "naming_aws_settings",
     "platform_resources",
 ]
 

@@ -12,6 +12,7 @@ import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import boto3
@@ -34,9 +35,87 @@ def _endpoint_setting(endpoint_url: str | None) -> str:
     )
 
 
+class AwsResourceError(AwsConfigurationError):
+    """A bucket, key, table or queue does not exist or may not be used; the message names it
+    and, where the caller said, the setting that holds it. Terminal: its cause is a 4xx."""
+
+
+#: Error codes of a missing or forbidden resource, per kind of resource they name.
+_MISSING_BUCKET = frozenset({"NoSuchBucket"})
+_MISSING_KEY = frozenset({"NoSuchKey"})
+_NOT_FOUND = frozenset({"404", "NotFound"})  # a HEAD has no body: bucket or key
+_ACCESS_DENIED = frozenset({"AccessDenied", "403", "Forbidden", "AccessDeniedException"})
+_MISSING_TABLE = frozenset({"ResourceNotFoundException"})
+_MISSING_QUEUE = frozenset({"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"})
+
+
+@dataclass(frozen=True)
+class AwsAddress:
+    """What a call addresses (any of bucket/key, table, queue) and the setting holding it."""
+
+    setting: str | None = None
+    bucket: str | None = None
+    key: str | None = None
+    table: str | None = None
+    queue: str | None = None
+
+    def named(self, kind: str, value: str) -> str:
+        return f"{self.setting or kind} {value!r}"
+
+    def problem(self, code: str) -> str | None:
+        """The message for an error ``code`` about this address, or None (not ours to name)."""
+        uri = f"s3://{self.bucket}/{self.key}" if self.key else None
+        if self.bucket is not None:
+            bucket = self.named("s3 bucket", self.bucket)
+            if code in _MISSING_BUCKET:
+                return f"{bucket}: no such bucket"
+            if code in _MISSING_KEY and uri:
+                return f"{bucket}: no such key {uri}"
+            if code in _NOT_FOUND:
+                return f"{bucket}: no such key {uri} (or no such bucket)" if uri else None
+            if code in _ACCESS_DENIED:
+                return f"{bucket}: access denied" + (f" to {uri}" if uri else "")
+        if self.table is not None:
+            table = self.named("dynamodb table", self.table)
+            if code in _MISSING_TABLE:
+                return f"{table}: no such DynamoDB table"
+            if code in _ACCESS_DENIED:
+                return f"{table}: access denied"
+        if self.queue is not None:
+            queue = self.named("sqs queue", self.queue)
+            if code in _MISSING_QUEUE:
+                return f"{queue}: no such SQS queue"
+            if code in _ACCESS_DENIED:
+                return f"{queue}: access denied"
+        return None
+
+
+def _client_error(exc: BaseException) -> botocore.exceptions.ClientError | None:
+    """The ClientError ``exc`` is or wraps (boto3's managed transfers wrap it)."""
+    for candidate in (exc, exc.__cause__, exc.__context__):
+        if isinstance(candidate, botocore.exceptions.ClientError):
+            return candidate
+    return None
+
+
+def _code_in_message(exc: BaseException) -> str:
+    """An error code quoted in a wrapped error's text (``An error occurred (NoSuchBucket)``)."""
+    text = str(exc)
+    start = text.find("An error occurred (")
+    if start < 0:
+        return ""
+    start += len("An error occurred (")
+    return text[start : text.find(")", start)]
+
+
 @contextmanager
-def naming_aws_settings(service: str, endpoint_url: str | None) -> Iterator[None]:
-    """Turn botocore's connection and configuration errors into one naming the setting."""
+def naming_aws_settings(
+    service: str, endpoint_url: str | None, address: AwsAddress | None = None
+) -> Iterator[None]:
+    """Turn botocore's connection and configuration errors into one naming the setting, and,
+    for a call on ``address``, a missing or forbidden bucket, key, table or queue into an
+    :class:`AwsResourceError` naming it and its setting (``schema_cache_bucket 'x': no such
+    bucket``)."""
     try:
         yield
     except botocore.exceptions.EndpointConnectionError as exc:
@@ -51,6 +130,19 @@ def naming_aws_settings(service: str, endpoint_url: str | None) -> Iterator[None
         raise AwsConfigurationError(
             f"{service}: no AWS credentials found (AWS_ACCESS_KEY_ID/AWS_PROFILE/role)"
         ) from exc
+    except Exception as exc:
+        if address is None:
+            raise
+        client_error = _client_error(exc)
+        code = (
+            client_error.response.get("Error", {}).get("Code", "")
+            if client_error is not None
+            else _code_in_message(exc)
+        )
+        problem = address.problem(str(code))
+        if problem is None:
+            raise
+        raise AwsResourceError(f"{problem} ({service}: {code})") from (client_error or exc)
 
 
 def boto3_client(

@@ -15,7 +15,7 @@ from typing import Any
 
 from etl_platform.core.dynamo import iter_wire_items
 
-from .aws_client import AwsServiceResource, naming_aws_settings
+from .aws_client import AwsAddress, AwsServiceResource, naming_aws_settings
 
 RAW_BODY = "RawBody"
 RAW_BODY_HOOK = "etl_platform.keep_raw_scan_body"
@@ -57,9 +57,11 @@ class DynamoDBResource(AwsServiceResource):
         *,
         page_size: int | None = None,
         consistent_read: bool = False,
+        setting: str | None = None,
     ) -> Iterator[list[dict[str, Any]]]:
         """Yield the pages of one parallel-scan segment as lists of wire-format items
-        (``{"attr": {"S": "..."}}``; numbers stay strings, never floats; ``B`` base64 text)."""
+        (``{"attr": {"S": "..."}}``; numbers stay strings, never floats; ``B`` base64 text).
+        ``setting``: the setting naming ``table``, for the error when it does not exist."""
         if not 0 <= segment < total_segments:
             raise ValueError(
                 f"segment {segment} is outside 0..{total_segments - 1} for table {table!r}"
@@ -70,8 +72,9 @@ class DynamoDBResource(AwsServiceResource):
             request.update(Segment=segment, TotalSegments=total_segments)
         if page_size:
             request["Limit"] = page_size
+        address = AwsAddress(setting, table=table)
         while True:
-            with naming_aws_settings(f"dynamodb scan of {table!r}", self.endpoint_url):
+            with naming_aws_settings(f"dynamodb scan of {table!r}", self.endpoint_url, address):
                 response = client.scan(**request)
             fields: dict[str, Any] = {}
             yield list(iter_wire_items(response[RAW_BODY], fields))
@@ -80,9 +83,10 @@ class DynamoDBResource(AwsServiceResource):
                 return
             request["ExclusiveStartKey"] = _start_key(last_key)
 
-    def key_attributes(self, table: str) -> tuple[str, str | None]:
+    def key_attributes(self, table: str, *, setting: str | None = None) -> tuple[str, str | None]:
         """The table's hash key and range key (None when the table has none)."""
-        with naming_aws_settings(f"dynamodb describe of {table!r}", self.endpoint_url):
+        address = AwsAddress(setting, table=table)
+        with naming_aws_settings(f"dynamodb describe of {table!r}", self.endpoint_url, address):
             schema = self.client("dynamodb").describe_table(TableName=table)["Table"]["KeySchema"]
         hash_key = next(k["AttributeName"] for k in schema if k["KeyType"] == "HASH")
         range_key = next((k["AttributeName"] for k in schema if k["KeyType"] == "RANGE"), None)

@@ -16,7 +16,7 @@ from pydantic import PrivateAttr
 
 from etl_platform.core.s3_layout import s3_uri
 
-from .aws_client import client_for, naming_aws_settings
+from .aws_client import AwsAddress, client_for, naming_aws_settings
 
 
 class ObjectStoreResource(S3Resource):
@@ -47,9 +47,11 @@ class ObjectStoreResource(S3Resource):
         config.max_in_memory_download_chunks = 4
         return config
 
-    def ensure_bucket(self, bucket: str) -> None:
+    def ensure_bucket(self, bucket: str, *, setting: str | None = None) -> None:
         client = self.client()
-        with naming_aws_settings(f"s3 bucket {bucket!r}", self.endpoint_url):
+        with naming_aws_settings(
+            f"s3 create bucket {bucket!r}", self.endpoint_url, AwsAddress(setting, bucket)
+        ):
             try:
                 client.head_bucket(Bucket=bucket)
             except client.exceptions.ClientError as exc:
@@ -64,72 +66,97 @@ class ObjectStoreResource(S3Resource):
                 client.create_bucket(Bucket=bucket, **location)
 
     def upload_stream(
-        self, fileobj: IO[bytes], bucket: str, key: str, content_type: str | None = None
+        self,
+        fileobj: IO[bytes],
+        bucket: str,
+        key: str,
+        content_type: str | None = None,
+        *,
+        setting: str | None = None,
     ) -> int:
         """Stream a readable binary file object to ``s3://bucket/key``; returns the object size."""
         extra = {"ContentType": content_type} if content_type else None
-        with naming_aws_settings(f"s3 upload to {s3_uri(bucket, key)}", self.endpoint_url):
+        with naming_aws_settings(
+            f"s3 upload to {s3_uri(bucket, key)}", self.endpoint_url, AwsAddress(setting, bucket)
+        ):
             self.client().upload_fileobj(
                 fileobj, bucket, key, ExtraArgs=extra, Config=self._transfer_config()
             )
             return int(self.client().head_object(Bucket=bucket, Key=key)["ContentLength"])
 
-    def put_bytes(self, data: bytes, bucket: str, key: str) -> None:
-        with naming_aws_settings(f"s3 put {s3_uri(bucket, key)}", self.endpoint_url):
+    def put_bytes(self, data: bytes, bucket: str, key: str, *, setting: str | None = None) -> None:
+        address = AwsAddress(setting, bucket)
+        with naming_aws_settings(f"s3 put {s3_uri(bucket, key)}", self.endpoint_url, address):
             self.client().put_object(Bucket=bucket, Key=key, Body=data)
 
-    def get_bytes(self, bucket: str, key: str) -> bytes | None:
+    def get_bytes(self, bucket: str, key: str, *, setting: str | None = None) -> bytes | None:
         """The whole object, or None when it does not exist (small objects only)."""
         client = self.client()
-        with naming_aws_settings(f"s3 get {s3_uri(bucket, key)}", self.endpoint_url):
+        address = AwsAddress(setting, bucket)
+        with naming_aws_settings(f"s3 get {s3_uri(bucket, key)}", self.endpoint_url, address):
             try:
                 return client.get_object(Bucket=bucket, Key=key)["Body"].read()
             except client.exceptions.NoSuchKey:
                 return None
 
-    def open_stream(self, bucket: str, key: str) -> IO[bytes]:
+    def open_stream(self, bucket: str, key: str, *, setting: str | None = None) -> IO[bytes]:
         """A streaming body of the object: read it in chunks, never whole."""
-        with naming_aws_settings(f"s3 get {s3_uri(bucket, key)}", self.endpoint_url):
+        address = AwsAddress(setting, bucket, key)
+        with naming_aws_settings(f"s3 get {s3_uri(bucket, key)}", self.endpoint_url, address):
             return self.client().get_object(Bucket=bucket, Key=key)["Body"]
 
-    def download_to(self, bucket: str, key: str, fileobj: IO[bytes]) -> None:
+    def download_to(
+        self, bucket: str, key: str, fileobj: IO[bytes], *, setting: str | None = None
+    ) -> None:
         """Stream the object into a writable binary file object (multipart ranged GETs)."""
-        with naming_aws_settings(f"s3 download {s3_uri(bucket, key)}", self.endpoint_url):
+        address = AwsAddress(setting, bucket, key)
+        uri = s3_uri(bucket, key)
+        with naming_aws_settings(f"s3 download {uri}", self.endpoint_url, address):
             self.client().download_fileobj(bucket, key, fileobj, Config=self._transfer_config())
 
-    def list_objects(self, bucket: str, prefix: str) -> Iterator[dict[str, Any]]:
+    def list_objects(
+        self, bucket: str, prefix: str, *, setting: str | None = None
+    ) -> Iterator[dict[str, Any]]:
         """Every object under the prefix (``Key``, ``Size``, ``ETag``...), paginated."""
         paginator = self.client().get_paginator("list_objects_v2")
-        with naming_aws_settings(f"s3 list {s3_uri(bucket, prefix)}", self.endpoint_url):
+        address = AwsAddress(setting, bucket)
+        with naming_aws_settings(f"s3 list {s3_uri(bucket, prefix)}", self.endpoint_url, address):
             for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
                 yield from page.get("Contents", [])
 
-    def delete_keys(self, bucket: str, keys: list[str]) -> None:
+    def delete_keys(self, bucket: str, keys: list[str], *, setting: str | None = None) -> None:
         client = self.client()
+        address = AwsAddress(setting, bucket)
         for start in range(0, len(keys), 1000):
             batch = [{"Key": k} for k in keys[start : start + 1000]]
-            with naming_aws_settings(f"s3 delete in {bucket!r}", self.endpoint_url):
+            with naming_aws_settings(f"s3 delete in {bucket!r}", self.endpoint_url, address):
                 client.delete_objects(Bucket=bucket, Delete={"Objects": batch, "Quiet": True})
 
-    def get_bytes_and_etag(self, bucket: str, key: str) -> tuple[bytes | None, str | None]:
+    def get_bytes_and_etag(
+        self, bucket: str, key: str, *, setting: str | None = None
+    ) -> tuple[bytes | None, str | None]:
         """The whole object and its ETag, or ``(None, None)`` when it does not exist: read a
         pointer before replacing it with :meth:`put_bytes_if_unchanged`."""
         client = self.client()
-        with naming_aws_settings(f"s3 get {s3_uri(bucket, key)}", self.endpoint_url):
+        address = AwsAddress(setting, bucket)
+        with naming_aws_settings(f"s3 get {s3_uri(bucket, key)}", self.endpoint_url, address):
             try:
                 response = client.get_object(Bucket=bucket, Key=key)
             except client.exceptions.NoSuchKey:
                 return None, None
             return response["Body"].read(), response["ETag"]
 
-    def put_bytes_if_unchanged(self, data: bytes, bucket: str, key: str, etag: str | None) -> bool:
+    def put_bytes_if_unchanged(
+        self, data: bytes, bucket: str, key: str, etag: str | None, *, setting: str | None = None
+    ) -> bool:
         """Replace the object only if it still has ``etag`` (``None``: only if it does not
         exist), with S3's conditional write (``If-Match`` / ``If-None-Match: *``). False when
         another writer replaced it first (412 Precondition Failed, or 409 for a concurrent
         conditional write): read it again and retry."""
         condition = {"IfNoneMatch": "*"} if etag is None else {"IfMatch": etag}
         client = self.client()
-        with naming_aws_settings(f"s3 put {s3_uri(bucket, key)}", self.endpoint_url):
+        address = AwsAddress(setting, bucket)
+        with naming_aws_settings(f"s3 put {s3_uri(bucket, key)}", self.endpoint_url, address):
             try:
                 client.put_object(Bucket=bucket, Key=key, Body=data, **condition)
             except client.exceptions.ClientError as exc:

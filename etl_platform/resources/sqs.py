@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .aws_client import AwsServiceResource, naming_aws_settings
+from .aws_client import AwsAddress, AwsServiceResource, naming_aws_settings
 
 
 @dataclass(frozen=True)
@@ -22,8 +22,10 @@ class QueueMessage:
 class QueueResource(AwsServiceResource):
     """Reads and acknowledges SQS messages. Acknowledge (delete) only after the work commits."""
 
-    def queue_url(self, queue_name: str) -> str:
-        with naming_aws_settings(f"sqs queue {queue_name!r}", self.endpoint_url):
+    def queue_url(self, queue_name: str, *, setting: str | None = None) -> str:
+        """The queue's URL; a missing queue is an error naming it (and ``setting``)."""
+        address = AwsAddress(setting, queue=queue_name)
+        with naming_aws_settings(f"sqs get url of {queue_name!r}", self.endpoint_url, address):
             return self.client("sqs").get_queue_url(QueueName=queue_name)["QueueUrl"]
 
     def receive(

@@ -52,6 +52,7 @@ def test_a_segment_extract_failing_terminally_after_its_scan_is_not_retried(
     assert f"extract of segment 1 of {DAY} from DynamoDB table {unique_name!r}" in message
     assert f"s3://{missing}/" in message
     assert "NoSuchBucket" in message
+    assert f"data_bucket {missing!r}: no such bucket" in message
 
 
 def test_the_failure_description_names_the_step_arguments():

@@ -82,6 +82,11 @@ class DynamoTableEtl(dg.Component, dg.Model, dg.Resolvable):
     data_prefix: str = Field(default="dynamodb", description="Key prefix for segment CSVs.")
     schema_cache_bucket: str = Field(description="Bucket of the data-schema cache.")
     schema_cache_prefix: str = Field(default="data-schemas")
+    create_buckets: bool = Field(
+        default=False,
+        description="Create data_bucket and schema_cache_bucket when they do not exist "
+        "(local stacks and demos; in production they are provisioned and must exist).",
+    )
     entity_rule: EntityRuleConfig | None = Field(
         default=None, description="Optional entity-type rule for single-table designs."
     )

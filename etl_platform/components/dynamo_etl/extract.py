@@ -57,6 +57,7 @@ def extract_segment_csv(
     counts, the extract id and the data-schema used. A load reading the previous extract
     keeps reading complete objects; older extracts are removed."""
     started = time.monotonic()
+    schema_cache.ensure_buckets(config, s3)
     schema_set = schema_cache.load_latest(config, s3)
     if schema_set is None:
         raise dg.Failure(
@@ -132,7 +133,11 @@ def scan_to_files(
     try:
         result = extract_segment(
             lambda: dynamodb.scan_segment(
-                config.table_name, segment, config.total_segments, page_size=config.scan_page_size
+                config.table_name,
+                segment,
+                config.total_segments,
+                page_size=config.scan_page_size,
+                setting="table_name",
             ),
             schema_set,
             open_output,
@@ -166,7 +171,9 @@ def upload_tables(
             config.data_prefix, config.instance, day, segment, extract, table
         )
         with open(directory / f"{table}.csv.gz", "rb") as body:
-            s3.upload_stream(body, config.data_bucket, key, "application/gzip")
+            s3.upload_stream(
+                body, config.data_bucket, key, "application/gzip", setting="data_bucket"
+            )
         objects[table] = {
             "uri": s3_uri(config.data_bucket, key),
             "rows": output.rows,
@@ -182,9 +189,9 @@ def remove_superseded_extracts(
     """Delete the segment's objects that belong to no extract in ``keep`` (older extracts,
     parts of an interrupted one, the deterministic keys of earlier versions); returns them."""
     folder = s3_layout.segment_prefix(config.data_prefix, config.instance, day, segment)
-    listed = [o["Key"] for o in s3.list_objects(config.data_bucket, folder)]
+    listed = [o["Key"] for o in s3.list_objects(config.data_bucket, folder, setting="data_bucket")]
     stale = s3_layout.superseded_extract_keys(listed, folder, keep)
-    s3.delete_keys(config.data_bucket, stale)
+    s3.delete_keys(config.data_bucket, stale, setting="data_bucket")
     return stale
 
 

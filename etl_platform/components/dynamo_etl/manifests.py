@@ -30,7 +30,7 @@ def read(config: DynamoTableEtl, s3: ObjectStoreResource, day: date, segment: in
     """The segment's manifest; a non-retried failure naming its S3 URI when it is missing (the
     extract has not run, or was interrupted)."""
     key = manifest_key(config, day, segment)
-    body = s3.get_bytes(config.data_bucket, key)
+    body = s3.get_bytes(config.data_bucket, key, setting="data_bucket")
     if body is None:
         raise dg.Failure(
             description=f"segment {segment} of {day} has no extract manifest at "
@@ -50,7 +50,7 @@ def write(
 ) -> str:
     """Write the manifest (last: it marks the segment complete); returns its S3 URI."""
     key = manifest_key(config, day, segment)
-    s3.put_bytes(json.dumps(manifest).encode(), config.data_bucket, key)
+    s3.put_bytes(json.dumps(manifest).encode(), config.data_bucket, key, setting="data_bucket")
     return s3_uri(config.data_bucket, key)
 
 
@@ -58,7 +58,9 @@ def read_if_present(
     config: DynamoTableEtl, s3: ObjectStoreResource, day: date, segment: int
 ) -> dict | None:
     """The segment's manifest, or None before its first extract."""
-    body = s3.get_bytes(config.data_bucket, manifest_key(config, day, segment))
+    body = s3.get_bytes(
+        config.data_bucket, manifest_key(config, day, segment), setting="data_bucket"
+    )
     return None if body is None else json.loads(body)
 
 

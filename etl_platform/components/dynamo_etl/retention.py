@@ -42,9 +42,9 @@ def apply_retention(
     for schema in expired:  # one transaction each: a schema still being read only waits itself
         warehouse.run_statements([warehouse_sql.drop_owned_schema(dialect, schema)])
     prefix = s3_layout.dynamo_instance_prefix(config.data_prefix, config.instance)
-    keys = [o["Key"] for o in s3.list_objects(config.data_bucket, prefix)]
+    keys = [o["Key"] for o in s3.list_objects(config.data_bucket, prefix, setting="data_bucket")]
     old_keys = s3_layout.expired_extract_keys(keys, prefix, live, config.extract_retention_days)
-    s3.delete_keys(config.data_bucket, old_keys)
+    s3.delete_keys(config.data_bucket, old_keys, setting="data_bucket")
     if expired or old_keys:
         context.log.info(
             f"retention before {live}: dropped {len(expired)} staging schemas, deleted "

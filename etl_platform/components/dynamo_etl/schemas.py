@@ -47,8 +47,9 @@ def infer_data_schemas(
     and cached, versioned, in S3. Segment extracts transform items with it. Refreshed
     weekly and on demand; names of existing columns never change between versions."""
     started = time.monotonic()
-    hash_key, range_key = dynamodb.key_attributes(config.table_name)
+    hash_key, range_key = dynamodb.key_attributes(config.table_name, setting="table_name")
     schema_config = config.schema_config(hash_key, range_key)
+    schema_cache.ensure_buckets(config, s3)
     previous = schema_cache.load_latest(config, s3)
     if previous is not None and previous.config != schema_config:
         context.log.warning(
@@ -97,7 +98,11 @@ def scan_all_segments(
     def scan(segment: int) -> SchemaObservations:
         pages = reporter.pages(
             dynamodb.scan_segment(
-                config.table_name, segment, config.total_segments, page_size=config.scan_page_size
+                config.table_name,
+                segment,
+                config.total_segments,
+                page_size=config.scan_page_size,
+                setting="table_name",
             )
         )
         observed = observe((item for page in pages for item in page), schema_config)

@@ -46,7 +46,9 @@ def export_prefix(run: TableRun, day: date) -> str:
 
 
 def _check_complete(run: TableRun, day: date, prefix: str, written: Sequence[str]) -> None:
-    listed = sorted(o["Key"] for o in run.resources.s3.list_objects(run.lake.bucket, prefix))
+    listed = sorted(
+        o["Key"] for o in run.resources.s3.list_objects(run.lake.bucket, prefix, setting="bucket")
+    )
     if listed != sorted(written):
         raise lake.LakeExportError(
             f"{run.table.name} {day}: s3://{run.lake.bucket}/{prefix} holds {len(listed)} "
@@ -77,10 +79,10 @@ def publish_day(
         ),
     )
     day_prefix = s3_layout.lake_partition_prefix(lake_.prefix, table.lake_table, day)
-    listed = [o["Key"] for o in s3.list_objects(lake_.bucket, day_prefix)]
+    listed = [o["Key"] for o in s3.list_objects(lake_.bucket, day_prefix, setting="bucket")]
     superseded = s3_layout.superseded_part_keys(listed, prefix)
     if superseded:
-        s3.delete_keys(lake_.bucket, superseded)
+        s3.delete_keys(lake_.bucket, superseded, setting="bucket")
         run.context.log.info(f"{table.name} {day}: deleted {len(superseded)} superseded part(s)")
     return len(superseded)
 
@@ -110,10 +112,14 @@ def registered_parts(run: TableRun, day: date) -> list[str]:
     lake_ = run.lake
     prefix = registered_prefix(run, day)
     if prefix is not None:
-        listed = [o["Key"] for o in run.resources.s3.list_objects(lake_.bucket, prefix)]
+        listed = [
+            o["Key"] for o in run.resources.s3.list_objects(lake_.bucket, prefix, setting="bucket")
+        ]
         return s3_layout.lake_part_keys(listed)
     day_prefix = s3_layout.lake_partition_prefix(lake_.prefix, run.table.lake_table, day)
-    listed = [o["Key"] for o in run.resources.s3.list_objects(lake_.bucket, day_prefix)]
+    listed = [
+        o["Key"] for o in run.resources.s3.list_objects(lake_.bucket, day_prefix, setting="bucket")
+    ]
     parts = s3_layout.lake_part_keys(listed)
     directories = {k.rsplit("/", 1)[0] for k in parts}
     return parts if len(directories) == 1 else []

@@ -166,7 +166,7 @@ def export_one_day(
 
     def upload(part: lake.FinishedPart) -> str:
         key = prefix + part.name
-        s3.upload_stream(part.file, lake_.bucket, key, PARQUET_CONTENT_TYPE)
+        s3.upload_stream(part.file, lake_.bucket, key, PARQUET_CONTENT_TYPE, setting="bucket")
         return key
 
     sink = MeasuringSink(upload)

@@ -53,7 +53,9 @@ def take_dump(
     dsn = os.environ.get(settings.source_dsn_env)
     if not dsn:
         raise DumpError(f"source DSN: environment variable {settings.source_dsn_env} is not set")
-    where = DumpLocation(settings.extract_bucket, settings.extract_prefix, dump_key)
+    where = DumpLocation(
+        settings.extract_bucket, settings.extract_prefix, dump_key, "extract_bucket"
+    )
     sse = encryption_args(settings.kms_key_id)
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="pg_dump_") as tmp:

@@ -10,19 +10,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from etl_platform.core.s3_layout import s3_uri
 from etl_platform.core.scrub.layout import MANIFEST, dump_object_key, dump_root
-from etl_platform.resources import ObjectStoreResource
+from etl_platform.resources import AwsAddress, ObjectStoreResource, naming_aws_settings
 
 UPLOAD_THREADS = 4
 
 
 @dataclass(frozen=True)
 class DumpLocation:
-    """One dump archive in S3: ``s3://bucket/prefix/dump_key/``."""
+    """One dump archive in S3: ``s3://bucket/prefix/dump_key/``; ``setting`` names the
+    instance setting holding the bucket (``extract_bucket``/``load_bucket``) for errors."""
 
     bucket: str
     prefix: str
     dump_key: str
+    setting: str | None = None
 
     def key(self, name: str) -> str:
         return dump_object_key(self.prefix, self.dump_key, name)
@@ -43,12 +46,18 @@ def encryption_args(kms_key_id: str | None) -> dict[str, str]:
     return {"ServerSideEncryption": "AES256"}
 
 
-def upload_file(store: ObjectStoreResource, path: Path, bucket: str, key: str, sse: dict) -> int:
+def upload_file(
+    store: ObjectStoreResource, path: Path, where: DumpLocation, key: str, sse: dict
+) -> int:
     """By file name: s3transfer reads each part from disk as it sends it (a file object's
     parts are buffered in memory instead)."""
-    store.client().upload_file(
-        str(path), bucket, key, ExtraArgs=dict(sse), Config=store._transfer_config()
-    )
+    address = AwsAddress(where.setting, where.bucket)
+    with naming_aws_settings(
+        f"s3 upload to {s3_uri(where.bucket, key)}", store.endpoint_url, address
+    ):
+        store.client().upload_file(
+            str(path), where.bucket, key, ExtraArgs=dict(sse), Config=store._transfer_config()
+        )
     return path.stat().st_size
 
 
@@ -56,13 +65,12 @@ def put_manifest(
     store: ObjectStoreResource, where: DumpLocation, manifest: dict[str, Any], sse: dict
 ) -> None:
     body = json.dumps(manifest, sort_keys=True, indent=1).encode()
-    store.client().put_object(
-        Bucket=where.bucket,
-        Key=where.key(MANIFEST),
-        Body=body,
-        ContentType="application/json",
-        **sse,
-    )
+    address = AwsAddress(where.setting, where.bucket)
+    key = where.key(MANIFEST)
+    with naming_aws_settings(f"s3 put s3://{where.bucket}/{key}", store.endpoint_url, address):
+        store.client().put_object(
+            Bucket=where.bucket, Key=key, Body=body, ContentType="application/json", **sse
+        )
 
 
 def upload_archive(
@@ -72,14 +80,12 @@ def upload_archive(
     writes the manifest after this returns (its creation announces the dump)."""
     files = sorted(p for p in directory.iterdir() if p.is_file())
     with ThreadPoolExecutor(UPLOAD_THREADS) as pool:
-        sizes = pool.map(
-            lambda p: upload_file(store, p, where.bucket, where.key(p.name), sse), files
-        )
+        sizes = pool.map(lambda p: upload_file(store, p, where, where.key(p.name), sse), files)
         return dict(zip((p.name for p in files), sizes, strict=True))
 
 
 def read_manifest(store: ObjectStoreResource, where: DumpLocation) -> dict[str, Any] | None:
-    body = store.get_bytes(where.bucket, where.key(MANIFEST))
+    body = store.get_bytes(where.bucket, where.key(MANIFEST), setting=where.setting)
     return None if body is None else json.loads(body)
 
 
@@ -90,9 +96,12 @@ def download_files(
 
     def one(name: str) -> int:
         target = directory / name
-        store.client().download_file(
-            where.bucket, where.key(name), str(target), Config=store._transfer_config()
-        )
+        address = AwsAddress(where.setting, where.bucket)
+        uri = s3_uri(where.bucket, where.key(name))
+        with naming_aws_settings(f"s3 download {uri}", store.endpoint_url, address):
+            store.client().download_file(
+                where.bucket, where.key(name), str(target), Config=store._transfer_config()
+            )
         return target.stat().st_size
 
     with ThreadPoolExecutor(UPLOAD_THREADS) as pool:
@@ -103,19 +112,22 @@ def copy_object(
     store: ObjectStoreResource, source: DumpLocation, target: DumpLocation, name: str, sse: dict
 ) -> None:
     """Server-side copy of one unchanged file (no bytes through this process)."""
-    store.client().copy(
-        {"Bucket": source.bucket, "Key": source.key(name)},
-        target.bucket,
-        target.key(name),
-        ExtraArgs=dict(sse),
-    )
+    address = AwsAddress(target.setting, target.bucket)
+    copied = f"s3 copy of s3://{source.bucket}/{source.key(name)} to {target.uri}"
+    with naming_aws_settings(copied, store.endpoint_url, address):
+        store.client().copy(
+            {"Bucket": source.bucket, "Key": source.key(name)},
+            target.bucket,
+            target.key(name),
+            ExtraArgs=dict(sse),
+        )
 
 
 def delete_dump(store: ObjectStoreResource, where: DumpLocation) -> int:
     """Delete the manifest first (the dump stops counting as complete), then the rest."""
-    keys = [o["Key"] for o in store.list_objects(where.bucket, where.root)]
+    keys = [o["Key"] for o in store.list_objects(where.bucket, where.root, setting=where.setting)]
     manifest = where.key(MANIFEST)
     if manifest in keys:
-        store.delete_keys(where.bucket, [manifest])
-    store.delete_keys(where.bucket, [k for k in keys if k != manifest])
+        store.delete_keys(where.bucket, [manifest], setting=where.setting)
+    store.delete_keys(where.bucket, [k for k in keys if k != manifest], setting=where.setting)
     return len(keys)

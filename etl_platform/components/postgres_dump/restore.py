@@ -177,7 +177,7 @@ def restore_dump(
 ) -> dict[str, Any]:
     """Restore the verified clean dump ``dump_key`` into the target; returns the report."""
     db = target_databases(settings)
-    clean = DumpLocation(settings.load_bucket, settings.load_prefix, dump_key)
+    clean = DumpLocation(settings.load_bucket, settings.load_prefix, dump_key, "load_bucket")
     manifest = read_manifest(store, clean)
     if manifest is None or not manifest.get("verified"):
         raise RestoreError(f"clean dump {clean.uri} is missing or not verified")

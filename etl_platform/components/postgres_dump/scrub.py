@@ -126,8 +126,8 @@ def scrub_dump(
     """Scrub ``dump_key`` from the extract bucket into the load bucket; returns the report
     (also stored as the clean manifest)."""
     started = time.monotonic()
-    raw = DumpLocation(settings.extract_bucket, settings.extract_prefix, dump_key)
-    clean = DumpLocation(settings.load_bucket, settings.load_prefix, dump_key)
+    raw = DumpLocation(settings.extract_bucket, settings.extract_prefix, dump_key, "extract_bucket")
+    clean = DumpLocation(settings.load_bucket, settings.load_prefix, dump_key, "load_bucket")
     raw_manifest = read_manifest(store, raw)
     if raw_manifest is None:
         raise ScrubError(f"dump {raw.uri} has no manifest: it is incomplete or was pruned")

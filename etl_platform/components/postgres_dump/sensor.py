@@ -78,7 +78,7 @@ def _acknowledge(context: dg.SensorEvaluationContext, queue: QueueResource, url:
 def dump_sensor_tick(
     context: dg.SensorEvaluationContext, queue: QueueResource, settings: SensorSettings
 ) -> dg.SensorResult:
-    url = queue.queue_url(settings.queue_name)
+    url = queue.queue_url(settings.queue_name, setting="queue_name")
     _acknowledge(context, queue, url)
     deadline = time.monotonic() + TICK_BUDGET_S
     seen: set[str] = set()
@@ -165,8 +165,10 @@ def reconcile_tick(
     cutoff = now - timedelta(days=settings.retention_days)
     requests = []
     for dump_key in context.instance.get_dynamic_partitions(settings.partitions_name):
-        raw = DumpLocation(settings.extract_bucket, settings.extract_prefix, dump_key)
-        clean = DumpLocation(settings.load_bucket, settings.load_prefix, dump_key)
+        raw = DumpLocation(
+            settings.extract_bucket, settings.extract_prefix, dump_key, "extract_bucket"
+        )
+        clean = DumpLocation(settings.load_bucket, settings.load_prefix, dump_key, "load_bucket")
         raw_manifest, clean_manifest = read_manifest(store, raw), read_manifest(store, clean)
         created = _created_at(clean_manifest or raw_manifest)
         if created is not None and created < cutoff:

@@ -36,20 +36,11 @@ strings naming the same instant are distinct DynamoDB keys and must stay distinc
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from ..table_spec import ColumnKind
 from .config import ColumnRole, ListMode, SchemaConfig
 from .data_schema import DataColumn, DataSchemaSet, DataTable
-from .naming import (
-    NameRequest,
-    assign_names,
-    canonical_json,
-    joined_name,
-    normalize_name,
-    unquoted_name,
-)
 from .observe import (
     KIND_BINARY,
     KIND_BOOL,
@@ -65,6 +56,15 @@ from .observe import (
     entity_sort_key,
     merge_observations,
     observe,
+)
+from .schema_naming import (
+    ColumnDraft,
+    TableDraft,
+    column_identity,
+    key_columns,
+    parent_key_columns,
+    table_names,
+    value_columns,
 )
 
 
@@ -84,59 +84,19 @@ def _scalar_kind(kinds: int) -> ColumnKind:
     return ColumnKind.DECIMAL if kinds & KIND_DECIMAL else ColumnKind.BIGINT
 
 
-@dataclass
-class _ColumnDraft:
-    path: tuple[str, ...]
-    kind: ColumnKind
-    precision: int | None
-    scale: int | None
-    nullable: bool
-    role: ColumnRole = ColumnRole.VALUE
-
-
-def column_identity(
-    entity: str | None,
-    list_path: tuple[tuple[str, ...], ...],
-    path: tuple[str, ...],
-    role: ColumnRole = ColumnRole.VALUE,
-) -> str:
-    """The stable identity of a value or list-length column (the key of its pinned name)."""
-    identity: list[Any] = [entity, [list(p) for p in list_path], list(path)]
-    if role is not ColumnRole.VALUE:
-        identity.append(role.value)
-    return canonical_json(identity)
-
-
-@dataclass
-class _TableDraft:
-    entity: str | None
-    list_path: tuple[tuple[str, ...], ...]
-    parent: _TableDraft | None
-    rows: int
-    columns: list[_ColumnDraft] = field(default_factory=list)
-    children: list[tuple[tuple[str, ...], PathObservation]] = field(default_factory=list)
-
-    @property
-    def identity(self) -> str:
-        return canonical_json([self.entity, [list(p) for p in self.list_path]])
-
-    def column_identity(self, path: tuple[str, ...], role: ColumnRole = ColumnRole.VALUE) -> str:
-        return column_identity(self.entity, self.list_path, path, role)
-
-
 def _column_draft(
     node: PathObservation, path: tuple[str, ...], rows: int, kind: ColumnKind
-) -> _ColumnDraft:
+) -> ColumnDraft:
     precision = scale = None
     if kind is ColumnKind.DECIMAL:
         scale = node.scale
         precision = max(1, node.int_digits + node.scale)
     nullable = (node.seen - node.nulls) < rows
-    return _ColumnDraft(path, kind, precision, scale, nullable)
+    return ColumnDraft(path, kind, precision, scale, nullable)
 
 
 def _walk(
-    draft: _TableDraft,
+    draft: TableDraft,
     node: PathObservation,
     path: tuple[str, ...],
     mode: ListMode,
@@ -183,22 +143,6 @@ def _key_kind(
     return kind
 
 
-def _index_name(taken: Iterable[str]) -> str:
-    taken = set(taken)
-    if "idx" not in taken:
-        return "idx"
-    n = 2
-    while f"idx_{n}" in taken:
-        n += 1
-    return f"idx_{n}"
-
-
-def _entity_base(config: SchemaConfig, entity: str | None) -> tuple[str, bool]:
-    raw = entity if entity is not None else (config.default_entity or config.table)
-    base = normalize_name([raw])
-    return base, base == raw
-
-
 def build_schema_set(
     observations: SchemaObservations, previous: DataSchemaSet | None = None
 ) -> DataSchemaSet:
@@ -211,23 +155,23 @@ def build_schema_set(
         )
     table_pins, column_pins, json_pins = _pins(previous)
     drafts = _drafts(observations, json_pins)
-    table_names = _table_names(drafts, config, table_pins)
+    names = table_names(drafts, config, table_pins)
     key_kinds = _key_kinds(drafts, observations)
     max_bytes = config.max_name_bytes
     tables: dict[str, DataTable] = {}
     for d in drafts:
         if d.parent is None:
-            fixed = _key_columns(config.key_attributes, key_kinds[d.entity], max_bytes)
+            fixed = key_columns(config.key_attributes, key_kinds[d.entity], max_bytes)
         else:
-            fixed = _parent_key_columns(tables[table_names[d.parent.identity]])
+            fixed = parent_key_columns(tables[names[d.parent.identity]])
         pins = column_pins.get(d.identity, {})
-        name = table_names[d.identity]
+        name = names[d.identity]
         tables[name] = DataTable(
             name=name,
             entity=d.entity,
             list_path=d.list_path,
-            parent=None if d.parent is None else table_names[d.parent.identity],
-            columns=(*fixed, *_value_columns(d, fixed, pins, max_bytes)),
+            parent=None if d.parent is None else names[d.parent.identity],
+            columns=(*fixed, *value_columns(d, fixed, pins, max_bytes)),
             primary_key=tuple(c.name for c in fixed),
             rows_observed=d.rows,
         )
@@ -259,60 +203,31 @@ def _pins(
     return table_pins, column_pins, json_pins
 
 
-def _drafts(observations: SchemaObservations, json_pins: set[str]) -> list[_TableDraft]:
+def _drafts(observations: SchemaObservations, json_pins: set[str]) -> list[TableDraft]:
     """Per entity its main table, then its child tables (one per list, at any depth); a path
     that was a JSON column in ``json_pins`` stays one."""
     pinned = frozenset(json_pins)
     config = observations.config
     keys = config.key_attributes
-    drafts: list[_TableDraft] = []
+    drafts: list[TableDraft] = []
     for entity in sorted(observations.entities, key=entity_sort_key):
         root = observations.entities[entity]
-        main = _TableDraft(entity, (), None, root.seen)
+        main = TableDraft(entity, (), None, root.seen)
         _walk(main, root, (), config.list_mode, frozenset(keys), pinned)
         drafts.append(main)
         pending = [main]
         while pending:
             parent = pending.pop()
             for path, elem in parent.children:
-                child = _TableDraft(entity, (*parent.list_path, path), parent, elem.seen)
+                child = TableDraft(entity, (*parent.list_path, path), parent, elem.seen)
                 _walk(child, elem, (), config.list_mode, frozenset(), pinned)
                 drafts.append(child)
                 pending.append(child)
     return drafts
 
 
-def _table_names(
-    drafts: list[_TableDraft], config: SchemaConfig, table_pins: Mapping[str, str]
-) -> dict[str, str]:
-    """Table name per draft identity: main tables first, then children level by level."""
-    max_bytes = config.max_name_bytes
-    mains = []
-    for d in drafts:
-        if d.parent is None:
-            base, lossless = _entity_base(config, d.entity)
-            mains.append(NameRequest(d.identity, base, lossless, (0, d.identity)))
-    table_names = assign_names(mains, set(), table_pins, max_bytes)
-    # Children are named level by level from their parent's final name, after every main table.
-    depth = 1
-    while True:
-        level = []
-        for d in drafts:
-            if len(d.list_path) != depth:
-                continue
-            assert d.parent is not None
-            last = d.list_path[-1]
-            base = f"{table_names[d.parent.identity]}__{joined_name(last) if last else 'value'}"
-            level.append(NameRequest(d.identity, base, False, (depth, d.identity)))
-        if not level:
-            break
-        table_names.update(assign_names(level, set(table_names.values()), table_pins, max_bytes))
-        depth += 1
-    return table_names
-
-
 def _key_kinds(
-    drafts: list[_TableDraft], observations: SchemaObservations
+    drafts: list[TableDraft], observations: SchemaObservations
 ) -> dict[str | None, tuple[ColumnKind, ...]]:
     """Per entity, the column kinds of its key attributes (checked present in every item)."""
     keys = observations.config.key_attributes
@@ -324,82 +239,6 @@ def _key_kinds(
                 _key_kind(root.children.get(k), k, d.entity, root.seen) for k in keys
             )
     return key_kinds
-
-
-def _key_columns(
-    keys: tuple[str, ...], kinds: tuple[ColumnKind, ...], max_bytes: int
-) -> list[DataColumn]:
-    """A main table's key columns, in key attribute order."""
-    key_requests = [
-        NameRequest(f"key:{k}", normalize_name([k]), normalize_name([k]) == k, (0, k), k)
-        for k in keys
-    ]
-    key_names = assign_names(key_requests, set(), {}, max_bytes)
-    return [
-        DataColumn(key_names[f"key:{k}"], (k,), kind, nullable=False, role=ColumnRole.KEY)
-        for k, kind in zip(keys, kinds, strict=True)
-    ]
-
-
-def _parent_key_columns(parent_table: DataTable) -> list[DataColumn]:
-    """A child table's leading columns: its parent's primary key, then an element index."""
-    fixed = [
-        DataColumn(c.name, c.path, c.kind, c.precision, c.scale, False, ColumnRole.PARENT_KEY)
-        for c in parent_table.columns
-        if c.name in parent_table.primary_key
-    ]
-    idx = _index_name(c.name for c in fixed)
-    fixed.append(DataColumn(idx, (), ColumnKind.BIGINT, nullable=False, role=ColumnRole.INDEX))
-    return fixed
-
-
-def _value_columns(
-    d: _TableDraft, fixed: list[DataColumn], pins: Mapping[str, str], max_bytes: int
-) -> list[DataColumn]:
-    """The value (and list-length) columns of a draft, named around its ``fixed`` columns,
-    sorted by name. Hash suffixes come from the attribute path alone."""
-    reserved = {c.name for c in fixed}
-    requests = []
-    for col in d.columns:
-        base, lossless = _column_base(col)
-        suffix_source = canonical_json(list(col.path))
-        if col.role is ColumnRole.LIST_LENGTH:
-            suffix_source = canonical_json([*col.path, "#count"])
-        requests.append(
-            NameRequest(
-                d.column_identity(col.path, col.role),
-                base,
-                lossless,
-                (len(col.path), canonical_json([list(col.path), col.role.value])),
-                suffix_source,
-            )
-        )
-    names = assign_names(requests, reserved, pins, max_bytes)
-    return sorted(
-        (
-            DataColumn(
-                names[d.column_identity(col.path, col.role)],
-                col.path,
-                col.kind,
-                col.precision,
-                col.scale,
-                col.nullable,
-                col.role,
-            )
-            for col in d.columns
-        ),
-        key=lambda c: c.name,
-    )
-
-
-def _column_base(col: _ColumnDraft) -> tuple[str, bool]:
-    """The name a column would like and whether it spells its path exactly."""
-    if col.role is ColumnRole.LIST_LENGTH:
-        return unquoted_name(f"{joined_name(col.path) if col.path else 'value'}__count"), False
-    if col.path:
-        base = normalize_name(col.path)
-        return base, base == "__".join(col.path)
-    return "value", True
 
 
 def infer_schema_set(

@@ -34,6 +34,9 @@ from .transform_plan import INDEX_TEXT, OP_LIST, OP_MAP, OP_VALUE, Plan, Row, Sp
 from .unfit import Misfit
 from .wire_values import TIMESTAMP_PATTERN
 
+#: A list-length column's text by element count, up to one more than a list loop takes.
+COUNT_TEXT = (*INDEX_TEXT, str(len(INDEX_TEXT)))
+
 
 class CodeGen:
     """Lines of Python source and the namespace their constants live in (``K<n>``)."""
@@ -49,8 +52,9 @@ class CodeGen:
         }
         self.lines: list[str] = []
         self.uses_lists = False
-        # Main tables keep each list value in its own local (``l0``...) instead of ``pending``.
-        self.list_locals: list[tuple[str, str]] | None = None
+        # Main tables keep each list value in its own local (``l0``...) instead of ``pending``,
+        # with the plan's constant and the parent's list-length column (-1: none).
+        self.list_locals: list[tuple[str, str, int]] | None = None
         # For main tables: path -> the wire tag every observed item had there (or None).
         self.steady: Callable[[tuple[str, ...]], str | None] | None = None
 
@@ -86,16 +90,24 @@ class CodeGen:
 
     def list_value(self, length_column: int, plan: Plan, indent: int) -> None:
         """Code keeping the list in local ``av`` for its child table's rows (and setting the
-        parent's list-length column, if any)."""
-        if length_column >= 0:
-            self.emit(indent, f"c{length_column} = _list_length(av)")
+        parent's list-length column, if any). A main table sets the length where its list
+        loop already holds the elements (:func:`list_code`); elsewhere it is set here, inline
+        for a list and through ``_list_length`` for anything else."""
         if self.list_locals is not None:
             name = f"l{len(self.list_locals)}"
-            self.list_locals.append((name, self.const(plan)))
+            self.list_locals.append((name, self.const(plan), length_column))
             self.emit(indent, f"{name} = av")
-        else:
-            self.uses_lists = True
-            self.emit(indent, f"pending.append(({self.const(plan)}, av))")
+            return
+        if length_column >= 0:
+            self.namespace["COUNT"] = COUNT_TEXT
+            self.emit(indent, "v = av.get('L')")
+            self.emit(
+                indent,
+                f"c{length_column} = COUNT[len(v)] if v is not None and len(v) < "
+                f"{len(COUNT_TEXT)} else _list_length(av)",
+            )
+        self.uses_lists = True
+        self.emit(indent, f"pending.append(({self.const(plan)}, av))")
 
     def encoding(
         self,
@@ -183,7 +195,7 @@ class CodeGen:
         inner, self.lines = self.lines, outer
         self.emit(0, header)
         columns = [f"c{i}" for i in range(first, width)]
-        columns += [name for name, _ in self.list_locals or ()]
+        columns += [name for name, _, _ in self.list_locals or ()]
         if columns:
             self.emit(1, " = ".join(columns) + " = None")
         if self.uses_lists:
@@ -241,7 +253,7 @@ def _main_tail(gen: CodeGen, plan: Plan) -> None:
         # A misfit in a list removes the rows its item already added (lengths are taken per
         # present list, so fitting items pay little).
         gen.emit(1, f"key = ({', '.join(keys)},)")
-        for n, (name, child) in enumerate(gen.list_locals):
+        for n, (name, child, _) in enumerate(gen.list_locals):
             subtree = gen.namespace[child].subtree
             gen.emit(1, f"if {name} is not None:")
             if len(subtree) == 1:
@@ -249,11 +261,12 @@ def _main_tail(gen: CodeGen, plan: Plan) -> None:
             else:
                 gen.emit(2, f"s{n} = [len(p.out) for p in {gen.const(subtree)}]")
         gen.emit(1, "try:")
-        for name, child in gen.list_locals:
+        for name, child, length_column in gen.list_locals:
             gen.emit(2, f"if {name} is not None:")
-            list_code(gen, gen.namespace[child], name, "key", 3)
+            count = f"c{length_column}" if length_column >= 0 else None
+            list_code(gen, gen.namespace[child], name, "key", 3, count)
         gen.emit(1, "except BaseException:")
-        for n, (name, child) in enumerate(gen.list_locals):
+        for n, (name, child, _) in enumerate(gen.list_locals):
             subtree = gen.namespace[child].subtree
             gen.emit(2, f"if {name} is not None:")
             if len(subtree) == 1:
@@ -279,23 +292,31 @@ def generated_element(plan: Plan) -> Callable[..., Any]:
 _SET_SORT = {"SS": sorted, "NS": sorted_numbers, "BS": lambda v: sorted(v, key=bytes_of)}
 
 
-def list_code(gen: CodeGen, plan: Plan, av: str, key: str, indent: int) -> None:
+def list_code(
+    gen: CodeGen, plan: Plan, av: str, key: str, indent: int, count: str | None = None
+) -> None:
     """Code appending the rows of the list or set value in local ``av`` to ``plan``'s table:
     sets and lists of the expected element type in a tight loop (element values encoded
     inline), anything unusual (NULL, other element types, misfits, very long lists) through
-    ``emit_children``."""
+    ``emit_children``. ``count``: the local of the parent's list-length column, if any."""
     this = gen.const(plan)
     fill = gen.const(plan.fill)
     limit = len(INDEX_TEXT)
     gen.namespace["IDX"] = INDEX_TEXT
     branches = _set_branches(gen, plan, this, key)
     branches.append(("L", partial(_list_loop, gen, plan, this, fill, key)))
+    if count is not None:
+        gen.namespace["COUNT"] = COUNT_TEXT
     for list_tag, body in branches:
         gen.emit(indent, f"values = {av}.get({list_tag!r})")
         gen.emit(indent, f"if values is not None and len(values) <= {limit}:")
+        if count is not None:  # COUNT holds one more entry than the limit
+            gen.emit(indent + 1, f"{count} = COUNT[len(values)]")
         body(indent + 1)
         gen.emit(indent, "else:")
         indent += 1
+    if count is not None:
+        gen.emit(indent, f"{count} = _list_length({av})")
     gen.emit(indent, f"{gen.const(emit_children)}({this}, {av}, {key})")
 
 

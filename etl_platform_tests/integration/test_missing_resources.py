@@ -1,0 +1,113 @@
+"""Errors that need I/O name the resource and the setting (issue 8 point 14): a run against a
+bucket, key, table or queue that does not exist says which one and which setting holds it,
+and fails at once (terminal, never retried)."""
+
+from __future__ import annotations
+
+import io
+
+import boto3
+import dagster as dg
+import pytest
+
+from etl_platform.components.postgres_dump.dump_objects import DumpLocation, upload_file
+from etl_platform.core.retry import classify
+from etl_platform.resources import ObjectStoreResource, QueueResource
+from etl_platform.resources.aws_client import AwsResourceError
+
+from .dynamo_pipeline import Pipeline, entity_items, failure_text, make_component, make_table
+
+
+@pytest.fixture
+def instance():
+    with dg.instance_for_test() as inst:
+        yield inst
+
+
+def _failed_once(result: dg.ExecuteInProcessResult) -> str:
+    assert not result.success
+    events = [e.event_type for e in result.all_events]
+    assert dg.DagsterEventType.STEP_UP_FOR_RETRY not in events
+    assert events.count(dg.DagsterEventType.STEP_START) == 1
+    return failure_text(result)
+
+
+def test_a_missing_schema_cache_bucket_is_named_with_its_setting(
+    local_stack, instance, unique_name
+):
+    make_table(unique_name, entity_items(5))
+    missing = f"{unique_name}-nocache"
+    component = make_component(unique_name, schema_cache_bucket=missing)
+    result = Pipeline(component, instance).materialize("data_schemas", raise_on_error=False)
+    message = _failed_once(result)
+    assert f"schema_cache_bucket {missing!r}: no such bucket" in message
+
+
+def test_a_missing_dynamodb_table_is_named_with_its_setting(local_stack, instance, unique_name):
+    component = make_component(unique_name)  # no table made
+    result = Pipeline(component, instance).materialize("data_schemas", raise_on_error=False)
+    message = _failed_once(result)
+    assert f"table_name {unique_name!r}: no such DynamoDB table" in message
+
+
+def test_create_buckets_creates_both_buckets(local_stack, instance, unique_name):
+    make_table(unique_name, entity_items(5))
+    data, cache = f"{unique_name}-newdata", f"{unique_name}-newcache"
+    component = make_component(
+        unique_name, data_bucket=data, schema_cache_bucket=cache, create_buckets=True
+    )
+    assert Pipeline(component, instance).materialize("data_schemas").success
+    s3 = boto3.client("s3")
+    for bucket in (data, cache):
+        s3.head_bucket(Bucket=bucket)
+    assert s3.list_objects_v2(Bucket=cache)["KeyCount"] > 0
+
+
+def test_create_buckets_is_off_by_default(local_stack, unique_name):
+    component = make_component(unique_name)
+    assert component.create_buckets is False
+
+
+def test_a_missing_queue_is_named_with_its_setting(local_stack, unique_name):
+    with pytest.raises(AwsResourceError) as error:
+        QueueResource().queue_url(f"{unique_name}-gone", setting="queue_name")
+    assert f"queue_name '{unique_name}-gone': no such SQS queue" in str(error.value)
+    assert classify(error.value) == "terminal"
+
+
+def test_s3_errors_name_the_bucket_key_and_setting(local_stack, unique_name):
+    store = ObjectStoreResource()
+    missing = f"{unique_name}-gone"
+    with pytest.raises(AwsResourceError) as error:
+        store.get_bytes(missing, "a/b.json", setting="schema_cache_bucket")
+    assert f"schema_cache_bucket {missing!r}: no such bucket" in str(error.value)
+    assert classify(error.value) == "terminal"
+    # Without a setting the bucket is still named.
+    with pytest.raises(AwsResourceError, match=f"s3 bucket {missing!r}: no such bucket"):
+        store.put_bytes(b"x", missing, "k")
+    # A key that must exist: named with its URI.
+    boto3.client("s3").create_bucket(Bucket=unique_name)
+    with pytest.raises(AwsResourceError) as error:
+        store.open_stream(unique_name, "no/such.csv.gz", setting="data_bucket")
+    assert f"data_bucket {unique_name!r}: no such key s3://{unique_name}/no/such.csv.gz" in str(
+        error.value
+    )
+    assert classify(error.value) == "terminal"
+    # A managed download HEADs first (no error body): the key is named, the bucket hinted.
+    with pytest.raises(AwsResourceError) as error:
+        store.download_to(unique_name, "no/such.dat", io.BytesIO(), setting="load_bucket")
+    assert f"load_bucket {unique_name!r}: no such key s3://{unique_name}/no/such.dat" in str(
+        error.value
+    )
+    # A key that may be missing still reads as None.
+    assert store.get_bytes(unique_name, "absent", setting="data_bucket") is None
+
+
+def test_a_dump_upload_to_a_missing_bucket_names_its_setting(local_stack, unique_name, tmp_path):
+    path = tmp_path / "toc.dat"
+    path.write_bytes(b"x")
+    where = DumpLocation(f"{unique_name}-gone", "raw", "d1", "extract_bucket")
+    with pytest.raises(AwsResourceError) as error:
+        upload_file(ObjectStoreResource(), path, where, where.key(path.name), {})
+    assert f"extract_bucket '{unique_name}-gone': no such bucket" in str(error.value)
+    assert classify(error.value) == "terminal"
