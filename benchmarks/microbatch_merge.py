@@ -40,9 +40,9 @@ import boto3
 import psycopg
 
 from etl_platform.components.microbatch.load import LoadTarget, load_manifest
-from etl_platform.core import warehouse_merge_load as wml
 from etl_platform.core.microbatch import DayPattern, Manifest, ManifestFile
 from etl_platform.core.retry import RetrySettings
+from etl_platform.core.warehouse import merge_load as wml
 from etl_platform.local.stack import LocalStack
 from etl_platform.resources import ObjectStoreResource, WarehouseResource
 

@@ -10,9 +10,9 @@ import pytest
 import sqlglot
 from psycopg import sql
 
-from etl_platform.core import warehouse_merge_load as m
 from etl_platform.core.table_spec import ColumnKind, ColumnSpec, TableSpec
 from etl_platform.core.warehouse import Dialect
+from etl_platform.core.warehouse import merge_load as m
 
 PG, RS = Dialect.POSTGRES, Dialect.REDSHIFT
 COLS = ["id", "region", "updated_at", "amount", "is_deleted"]

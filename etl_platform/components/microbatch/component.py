@@ -22,10 +22,10 @@ from pydantic import Field, field_validator, model_validator
 from etl_platform.components.microbatch.load import LoadTarget, load_days
 from etl_platform.components.microbatch.reconcile import reconcile_tick
 from etl_platform.components.microbatch.sensor import SensorSettings, sqs_tick
-from etl_platform.core import warehouse_merge_load as wml
 from etl_platform.core.microbatch import BatchLimits, DayPattern, Manifest, ManifestFile
 from etl_platform.core.retry import RetrySettings
 from etl_platform.core.table_spec import ColumnKind, ColumnSpec, TableSpec
+from etl_platform.core.warehouse import merge_load as wml
 from etl_platform.resources import ObjectStoreResource, QueueResource, WarehouseResource
 
 

@@ -25,12 +25,12 @@ import psycopg
 
 from etl_platform.components.run_policy import step_failure_policy
 from etl_platform.core import s3_layout
-from etl_platform.core import warehouse_merge_load as wml
 from etl_platform.core.microbatch import DayPattern, Manifest, ManifestFile
 from etl_platform.core.retry import RetrySettings
 from etl_platform.core.s3_layout import split_s3_uri
 from etl_platform.core.table_spec import TableSpec
 from etl_platform.core.warehouse import Dialect
+from etl_platform.core.warehouse import merge_load as wml
 from etl_platform.resources import ObjectStoreResource, WarehouseResource
 
 
@@ -139,7 +139,7 @@ def _stage_files(
             rows += warehouse.load_csv_objects(
                 conn, None, wml.STAGE_TABLE, columns, [f.url], store, f"{manifest_uri}.{ordinal}"
             ).rows
-            if dialect is Dialect.REDSHIFT:
+            if not dialect.identity_numbers_copied_rows:
                 conn.execute(wml.number_stage_file(dialect, ordinal))
         except Exception as exc:
             raise FileLoadError(f"COPY of {f.url} into {target.label} failed: {exc}") from exc
@@ -153,10 +153,12 @@ def _merge(target: LoadTarget, dialect: Dialect, cur: Any, columns: list[str]) -
     if keys is None:
         cur.execute(wml.append_statement(dialect, schema, table, columns))
         return {"insert": cur.rowcount}
-    if dialect is Dialect.POSTGRES:
+    if dialect.supports_on_conflict_upsert:
         query, params = wml.unique_key_query(schema, table, keys.primary_key)
         if cur.execute(query, params).fetchone():
-            row = cur.execute(wml.upsert_statement(schema, table, columns, keys)).fetchone()
+            row = cur.execute(
+                wml.upsert_statement(schema, table, columns, keys, dialect)
+            ).fetchone()
             names = ("batch", "delete", "insert", "replace", "drop_older")
             counts = dict(zip(names, (int(v) for v in row), strict=True))
             counts["insert"] += counts["replace"]  # counted as merge_statements counts it
@@ -225,10 +227,11 @@ def load_manifest(
 ) -> dict[str, Any]:
     """Load one manifest into the target in one transaction, retrying transient failures;
     returns the materialization metadata."""
-    if target.file_format != "csv_gzip" and warehouse.sql_dialect is Dialect.POSTGRES:
+    dialect = warehouse.sql_dialect
+    if target.file_format == "parquet" and not dialect.copies_parquet:
         raise ValueError(
-            f"micro-batch {target.instance!r}: file format {target.file_format!r} loads on "
-            "Redshift only; PostgreSQL loads gzip CSV (setting `file_format`)"
+            f"micro-batch {target.instance!r}: file format {target.file_format!r} does not "
+            f"load on {dialect.title}, which loads gzip CSV only (setting `file_format`)"
         )
     for f in manifest.files:
         split_s3_uri(f.url)
