@@ -92,7 +92,7 @@ def day_manifest(target: LoadTarget, store: ObjectStoreResource, day: date) -> M
     objects.sort(key=lambda o: (o["LastModified"], o["Key"]))
     files = tuple(
         ManifestFile(
-            url=f"s3://{target.source_bucket}/{o['Key']}",
+            url=s3_layout.s3_uri(target.source_bucket, o["Key"]),
             size=int(o["Size"]),
             etag=str(o.get("ETag", "")).strip('"'),
             event_time=o["LastModified"].astimezone(UTC),
@@ -108,7 +108,7 @@ def write_manifest(target: LoadTarget, store: ObjectStoreResource, manifest: Man
         target.manifest_prefix, target.instance, manifest.day, manifest.manifest_id
     )
     store.put_bytes(manifest.redshift_bytes(), target.manifest_bucket, key)
-    return f"s3://{target.manifest_bucket}/{key}"
+    return s3_layout.s3_uri(target.manifest_bucket, key)
 
 
 def _table_columns(target: LoadTarget, warehouse: WarehouseResource, conn: Any) -> list[str]:
