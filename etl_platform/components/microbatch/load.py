@@ -22,6 +22,7 @@ from typing import Any
 
 import dagster as dg
 import psycopg
+from psycopg import sql
 
 from etl_platform.components.run_policy import step_failure_policy
 from etl_platform.core import s3_layout
@@ -170,6 +171,13 @@ def _merge(target: LoadTarget, dialect: Dialect, cur: Any, columns: list[str]) -
     return counts
 
 
+def _execute_together(cur: Any, statements: list[sql.Composed]) -> None:
+    """Parameterless statements in one round trip (psycopg sends a query without parameters
+    by the simple query protocol, which takes several statements)."""
+    if statements:
+        cur.execute(sql.SQL("; ").join(statements), prepare=False)
+
+
 def _load_once(
     target: LoadTarget,
     warehouse: WarehouseResource,
@@ -183,11 +191,9 @@ def _load_once(
     with warehouse.connect() as conn:
         with conn.transaction():
             with conn.cursor() as cur:
-                for statement in wml.begin_load(dialect, target.schema, target.table):
-                    cur.execute(statement)
+                _execute_together(cur, wml.begin_load(dialect, target.schema, target.table))
                 columns = _table_columns(target, warehouse, conn)
-                for statement in wml.create_stage(dialect, target.schema, target.table):
-                    cur.execute(statement)
+                _execute_together(cur, wml.create_stage(dialect, target.schema, target.table))
             rows_read = _stage_files(
                 target, warehouse, store, conn, columns, manifest, manifest_uri
             )

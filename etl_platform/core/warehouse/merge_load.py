@@ -113,12 +113,15 @@ def _names(dialect: Dialect, columns: Sequence[str], alias: str | None = None) -
 
 def columns_query(dialect: Dialect, schema: str, table: str) -> tuple[sql.Composed, tuple]:
     """The target's column names in table order, and the parameters to run it with. Redshift
-    folds names to lower case, so the lookup does too there."""
+    folds names to lower case, so the lookup does too there. Read from the system catalog
+    (both engines have ``pg_attribute``): ``information_schema.columns`` is a view that costs
+    about as much as the rest of a small load's fixed statements together."""
     dialect = parse_dialect(dialect)
     schema, table = dialect.fold_identifier(schema), dialect.fold_identifier(table)
     query = sql.SQL(
-        "SELECT column_name FROM information_schema.columns WHERE table_schema = %s "
-        "AND table_name = %s ORDER BY ordinal_position"
+        "SELECT a.attname FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relname = %s "
+        "AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum"
     )
     return sql.Composed([query]), (schema, table)
 
