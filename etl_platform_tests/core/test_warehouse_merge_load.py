@@ -90,7 +90,7 @@ def test_postgres_loads_lock_and_number_rows():
         'LOCK TABLE "sales"."orders" IN SHARE UPDATE EXCLUSIVE MODE',
     ]
     assert m.begin_load(RS, "sales", "orders") == []
-    assert "GENERATED ALWAYS AS IDENTITY" in text(m.create_stage(PG, "s", "t")[1])
+    assert "GENERATED ALWAYS AS IDENTITY" in text(m.create_stage(PG, "s", "t")[-1])
     with pytest.raises(ValueError, match="identity"):
         m.number_stage_file(PG, 1)
 

@@ -178,11 +178,18 @@ def create_stage(dialect: Dialect, schema: str, table: str) -> list[sql.Composed
     numbering = "GENERATED ALWAYS AS IDENTITY"
     if not dialect.identity_numbers_copied_rows:
         numbering = "DEFAULT NULL"  # stamped per file by number_stage_file
+    column = sql.SQL("{} {} {}").format(
+        order, sql.SQL(dialect.types[ColumnKind.BIGINT]), sql.SQL(numbering)
+    )
+    if dialect.create_like_takes_columns:
+        return [
+            sql.SQL("CREATE TEMP TABLE {} (LIKE {}, {}){}").format(
+                stage, target, column, _on_commit(dialect)
+            )
+        ]
     return [
         sql.SQL("CREATE TEMP TABLE {} (LIKE {}){}").format(stage, target, _on_commit(dialect)),
-        sql.SQL("ALTER TABLE {} ADD COLUMN {} {} {}").format(
-            stage, order, sql.SQL(dialect.types[ColumnKind.BIGINT]), sql.SQL(numbering)
-        ),
+        sql.SQL("ALTER TABLE {} ADD COLUMN {}").format(stage, column),
     ]
 
 
