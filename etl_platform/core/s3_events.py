@@ -10,6 +10,10 @@ A message is **poison** when it cannot be an object-created event of the configu
 prefix (bad JSON, another event type, another bucket, a key outside the prefix, a missing size or
 time). The sensor leaves poison undeleted so the queue's redrive policy moves it to the DLQ; the
 reason names what was wrong.
+
+The one parser of S3 notifications: the micro-batch loader's sensor (which needs every file's
+size and event time) and the dump pipeline's sensor (which needs only the key and ETag of a
+dump's ``manifest.json``, and so passes ``object_details=False``).
 """
 
 from __future__ import annotations
@@ -27,12 +31,13 @@ TEST_EVENT = "s3:TestEvent"
 
 @dataclass(frozen=True, order=True)
 class ObjectCreated:
-    """One created object, as announced: the key decoded, the ETag without quotes."""
+    """One created object, as announced: the key decoded, the ETag without quotes. ``size`` and
+    ``event_time`` are None only when parsed with ``object_details=False`` and S3 sent none."""
 
-    event_time: datetime
+    event_time: datetime | None
     bucket: str
     key: str
-    size: int
+    size: int | None
     etag: str
     sequencer: str
 
@@ -56,7 +61,9 @@ class _Poison(ValueError):
     pass
 
 
-def _event_time(value: Any) -> datetime:
+def _event_time(value: Any, required: bool) -> datetime | None:
+    if value is None and not required:
+        return None
     if not isinstance(value, str) or not value:
         raise _Poison("record has no eventTime")
     try:
@@ -68,11 +75,12 @@ def _event_time(value: Any) -> datetime:
     return parsed.astimezone(UTC)
 
 
-def _record(record: Any, bucket: str, prefix: str) -> ObjectCreated:
+def _record(record: Any, bucket: str, prefix: str, details: bool) -> ObjectCreated:
     if not isinstance(record, dict):
         raise _Poison("a record is not a JSON object")
-    name = record.get("eventName")
-    if record.get("eventSource") != "aws:s3" or not str(name).startswith("ObjectCreated:"):
+    name, source = record.get("eventName"), record.get("eventSource")
+    source_ok = source == "aws:s3" or (source is None and not details)
+    if not source_ok or not str(name).startswith("ObjectCreated:"):
         raise _Poison(f"event {name!r} from {record.get('eventSource')!r} is not ObjectCreated")
     s3 = record.get("s3")
     if not isinstance(s3, dict):
@@ -88,10 +96,11 @@ def _record(record: Any, bucket: str, prefix: str) -> ObjectCreated:
     if not key.startswith(prefix):
         raise _Poison(f"object s3://{bucket}/{key} is outside prefix {prefix!r}")
     size = obj.get("size")
-    if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+    valid_size = isinstance(size, int) and not isinstance(size, bool) and size >= 0
+    if not valid_size and not (size is None and not details):
         raise _Poison(f"object s3://{bucket}/{key} has no valid size ({size!r})")
     return ObjectCreated(
-        event_time=_event_time(record.get("eventTime")),
+        event_time=_event_time(record.get("eventTime"), details),
         bucket=bucket,
         key=key,
         size=size,
@@ -113,12 +122,16 @@ def _payload(body: str) -> Any:
     return payload
 
 
-def parse_message_body(body: str, *, bucket: str, prefix: str = "") -> MessageParse:
-    """Parse one SQS message body for the loader of ``s3://bucket/prefix``.
+def parse_message_body(
+    body: str, *, bucket: str, prefix: str = "", object_details: bool = True
+) -> MessageParse:
+    """Parse one SQS message body for the reader of ``s3://bucket/prefix``.
 
     Never raises on bad input: a message that is not a valid object-created event of that
     bucket and prefix comes back with ``poison`` set to the reason. Every record of a message
-    must be valid, or the whole message is poison (it is redriven whole).
+    must be valid, or the whole message is poison (it is redriven whole). With
+    ``object_details=False`` a record may lack ``eventSource``, ``eventTime`` and the object's
+    ``size`` (present ones are still checked).
     """
     try:
         payload = _payload(body)
@@ -128,7 +141,7 @@ def parse_message_body(body: str, *, bucket: str, prefix: str = "") -> MessagePa
             raise _Poison("body has no Records list")
         if not payload["Records"]:
             raise _Poison("body has an empty Records list")
-        events = tuple(_record(r, bucket, prefix) for r in payload["Records"])
+        events = tuple(_record(r, bucket, prefix, object_details) for r in payload["Records"])
     except _Poison as exc:
         return MessageParse(poison=str(exc))
     return MessageParse(events=events)

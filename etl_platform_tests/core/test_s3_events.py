@@ -77,3 +77,46 @@ def test_any_key_round_trips_through_form_encoding(name):
 def test_garbage_never_raises(body):
     got = parse_message_body(body, bucket="landing", prefix="")
     assert got.test_event or got.poison or got.events
+
+
+def test_without_object_details_a_bare_record_parses_and_bad_ones_stay_poison():
+    bare = {
+        "eventName": "ObjectCreated:Put",
+        "s3": {"bucket": {"name": "landing"}, "object": {"key": "in/d1/manifest.json"}},
+    }
+    got = parse_message_body(
+        json.dumps({"Records": [bare]}), bucket="landing", prefix="in/", object_details=False
+    )
+    (event,) = got.events
+    assert (event.key, event.size, event.event_time, event.etag) == (
+        "in/d1/manifest.json",
+        None,
+        None,
+        "",
+    )
+    # the same record is poison where the loader needs size and time
+    strict = parse_message_body(json.dumps({"Records": [bare]}), bucket="landing", prefix="in/")
+    assert strict.poison is not None
+    wrong = dict(bare, eventSource="aws:sqs")
+    lenient = parse_message_body(
+        json.dumps({"Records": [wrong]}), bucket="landing", prefix="in/", object_details=False
+    )
+    assert lenient.poison is not None and "aws:sqs" in lenient.poison
+    bad_size = {
+        **bare,
+        "s3": {"bucket": {"name": "landing"}, "object": {"key": "in/x", "size": -1}},
+    }
+    lenient = parse_message_body(
+        json.dumps({"Records": [bad_size]}), bucket="landing", prefix="in/", object_details=False
+    )
+    assert lenient.poison is not None and "size" in lenient.poison
+
+
+def test_a_dump_manifest_event_names_its_dump():
+    from etl_platform.core.scrub.layout import announced_dump_key, events_prefix
+
+    assert events_prefix("/dumps/") == "dumps/" and events_prefix("") == ""
+    assert announced_dump_key("dumps", "dumps/a b+c/manifest.json") == "a b+c"
+    assert announced_dump_key("", "d1/manifest.json") == "d1"
+    assert announced_dump_key("dumps", "dumps/d1/0001.dat.gz") is None
+    assert announced_dump_key("dumps", "dumps/x/y/manifest.json") is None

@@ -10,9 +10,9 @@ import pytest
 import sqlglot
 from psycopg import sql
 
-from etl_platform.core import warehouse_merge_load as m
 from etl_platform.core.table_spec import ColumnKind, ColumnSpec, TableSpec
 from etl_platform.core.warehouse import Dialect
+from etl_platform.core.warehouse import merge_load as m
 
 PG, RS = Dialect.POSTGRES, Dialect.REDSHIFT
 COLS = ["id", "region", "updated_at", "amount", "is_deleted"]
@@ -90,7 +90,7 @@ def test_postgres_loads_lock_and_number_rows():
         'LOCK TABLE "sales"."orders" IN SHARE UPDATE EXCLUSIVE MODE',
     ]
     assert m.begin_load(RS, "sales", "orders") == []
-    assert "GENERATED ALWAYS AS IDENTITY" in text(m.create_stage(PG, "s", "t")[1])
+    assert "GENERATED ALWAYS AS IDENTITY" in text(m.create_stage(PG, "s", "t")[-1])
     with pytest.raises(ValueError, match="identity"):
         m.number_stage_file(PG, 1)
 

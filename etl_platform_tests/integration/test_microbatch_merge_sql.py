@@ -16,9 +16,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from etl_platform.core import warehouse as warehouse_sql
-from etl_platform.core import warehouse_merge_load as m
 from etl_platform.core.table_spec import ColumnKind, ColumnSpec, TableSpec
 from etl_platform.core.warehouse import Dialect
+from etl_platform.core.warehouse import merge_load as m
 
 PG = Dialect.POSTGRES
 SPEC = TableSpec(

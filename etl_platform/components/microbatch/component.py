@@ -5,9 +5,9 @@ Declares, per instance ``I`` loading ``schema.TABLE``:
 * ``["warehouse", I, TABLE]``: the target table, daily-partitioned by the day of its files
   (never one partition per file or manifest). A micro-batch run loads one manifest into its day;
   a plain materialization (UI, ``dg launch``, a backfill of a range) bulk-loads the day's prefix.
-  Runs use the pool ``microbatch/<schema.table>``: give it limit 1
-  (``dagster instance concurrency set microbatch/<schema.table> 1``) so loads of one table
-  queue while loads of different tables run side by side.
+  Runs use the pool ``microbatch_load/<schema.table>`` (``components/pools.py``), exclusive
+  through the instance's ``default_limit: 1``: loads of one table queue while loads of
+  different tables run side by side.
 * ``I_load``: the job the sensors launch.
 * ``I_sqs_sensor``: S3 events -> manifests -> run requests (``sensor.py``).
 * ``I_reconcile_sensor``: failed manifests re-requested under a new run key (``reconcile.py``).
@@ -19,13 +19,16 @@ from typing import Any
 import dagster as dg
 from pydantic import Field, field_validator, model_validator
 
+from etl_platform.components import pools
+from etl_platform.components.config_rules import check_bucket_name
 from etl_platform.components.microbatch.load import LoadTarget, load_days
 from etl_platform.components.microbatch.reconcile import reconcile_tick
 from etl_platform.components.microbatch.sensor import SensorSettings, sqs_tick
-from etl_platform.core import warehouse_merge_load as wml
 from etl_platform.core.microbatch import BatchLimits, DayPattern, Manifest, ManifestFile
 from etl_platform.core.retry import RetrySettings
+from etl_platform.core.s3_layout import s3_uri
 from etl_platform.core.table_spec import ColumnKind, ColumnSpec, TableSpec
+from etl_platform.core.warehouse import merge_load as wml
 from etl_platform.resources import ObjectStoreResource, QueueResource, WarehouseResource
 
 
@@ -115,6 +118,8 @@ class MicrobatchLoader(dg.Component, dg.Model, dg.Resolvable):
     poison_retry_after_seconds: int = Field(default=30, ge=0, le=43200)
     reconcile_max_attempts: int = Field(default=3, ge=1)
 
+    _buckets = field_validator("source_bucket", "manifest_bucket")(check_bucket_name)
+
     @field_validator("target_table")
     @classmethod
     def _schema_table(cls, value: str) -> str:
@@ -161,7 +166,7 @@ class MicrobatchLoader(dg.Component, dg.Model, dg.Resolvable):
 
     @property
     def pool(self) -> str:
-        return f"microbatch/{self.target_table}"
+        return pools.microbatch_load(self.target_table)
 
     @property
     def job_name(self) -> str:
@@ -246,7 +251,7 @@ class MicrobatchLoader(dg.Component, dg.Model, dg.Resolvable):
             group_name=f"microbatch_{self.instance}",
             kinds={"s3", "sql"},
             description=f"The warehouse table `{self.target_table}`: every file that lands in "
-            f"s3://{self.source_bucket}/{self.source_prefix}, {merge}. A day is the day of "
+            f"{s3_uri(self.source_bucket, self.source_prefix)}, {merge}. A day is the day of "
             "its files (from the key, else the upload time). Rows of one key never go back in "
             "time: replaying an old file changes nothing.",
             metadata={"table": self.target_table, "queue": self.queue},

@@ -22,15 +22,16 @@ from typing import Any
 
 import dagster as dg
 import psycopg
+from psycopg import sql
 
 from etl_platform.components.run_policy import step_failure_policy
 from etl_platform.core import s3_layout
-from etl_platform.core import warehouse_merge_load as wml
 from etl_platform.core.microbatch import DayPattern, Manifest, ManifestFile
 from etl_platform.core.retry import RetrySettings
 from etl_platform.core.s3_layout import split_s3_uri
 from etl_platform.core.table_spec import TableSpec
 from etl_platform.core.warehouse import Dialect
+from etl_platform.core.warehouse import merge_load as wml
 from etl_platform.resources import ObjectStoreResource, WarehouseResource
 
 
@@ -92,7 +93,7 @@ def day_manifest(target: LoadTarget, store: ObjectStoreResource, day: date) -> M
     objects.sort(key=lambda o: (o["LastModified"], o["Key"]))
     files = tuple(
         ManifestFile(
-            url=f"s3://{target.source_bucket}/{o['Key']}",
+            url=s3_layout.s3_uri(target.source_bucket, o["Key"]),
             size=int(o["Size"]),
             etag=str(o.get("ETag", "")).strip('"'),
             event_time=o["LastModified"].astimezone(UTC),
@@ -108,7 +109,7 @@ def write_manifest(target: LoadTarget, store: ObjectStoreResource, manifest: Man
         target.manifest_prefix, target.instance, manifest.day, manifest.manifest_id
     )
     store.put_bytes(manifest.redshift_bytes(), target.manifest_bucket, key)
-    return f"s3://{target.manifest_bucket}/{key}"
+    return s3_layout.s3_uri(target.manifest_bucket, key)
 
 
 def _table_columns(target: LoadTarget, warehouse: WarehouseResource, conn: Any) -> list[str]:
@@ -139,7 +140,7 @@ def _stage_files(
             rows += warehouse.load_csv_objects(
                 conn, None, wml.STAGE_TABLE, columns, [f.url], store, f"{manifest_uri}.{ordinal}"
             ).rows
-            if dialect is Dialect.REDSHIFT:
+            if not dialect.identity_numbers_copied_rows:
                 conn.execute(wml.number_stage_file(dialect, ordinal))
         except Exception as exc:
             raise FileLoadError(f"COPY of {f.url} into {target.label} failed: {exc}") from exc
@@ -153,10 +154,12 @@ def _merge(target: LoadTarget, dialect: Dialect, cur: Any, columns: list[str]) -
     if keys is None:
         cur.execute(wml.append_statement(dialect, schema, table, columns))
         return {"insert": cur.rowcount}
-    if dialect is Dialect.POSTGRES:
+    if dialect.supports_on_conflict_upsert:
         query, params = wml.unique_key_query(schema, table, keys.primary_key)
         if cur.execute(query, params).fetchone():
-            row = cur.execute(wml.upsert_statement(schema, table, columns, keys)).fetchone()
+            row = cur.execute(
+                wml.upsert_statement(schema, table, columns, keys, dialect)
+            ).fetchone()
             names = ("batch", "delete", "insert", "replace", "drop_older")
             counts = dict(zip(names, (int(v) for v in row), strict=True))
             counts["insert"] += counts["replace"]  # counted as merge_statements counts it
@@ -166,6 +169,13 @@ def _merge(target: LoadTarget, dialect: Dialect, cur: Any, columns: list[str]) -
         cur.execute(statement)
         counts[action] = cur.rowcount
     return counts
+
+
+def _execute_together(cur: Any, statements: list[sql.Composed]) -> None:
+    """Parameterless statements in one round trip (psycopg sends a query without parameters
+    by the simple query protocol, which takes several statements)."""
+    if statements:
+        cur.execute(sql.SQL("; ").join(statements), prepare=False)
 
 
 def _load_once(
@@ -181,11 +191,9 @@ def _load_once(
     with warehouse.connect() as conn:
         with conn.transaction():
             with conn.cursor() as cur:
-                for statement in wml.begin_load(dialect, target.schema, target.table):
-                    cur.execute(statement)
+                _execute_together(cur, wml.begin_load(dialect, target.schema, target.table))
                 columns = _table_columns(target, warehouse, conn)
-                for statement in wml.create_stage(dialect, target.schema, target.table):
-                    cur.execute(statement)
+                _execute_together(cur, wml.create_stage(dialect, target.schema, target.table))
             rows_read = _stage_files(
                 target, warehouse, store, conn, columns, manifest, manifest_uri
             )
@@ -225,10 +233,11 @@ def load_manifest(
 ) -> dict[str, Any]:
     """Load one manifest into the target in one transaction, retrying transient failures;
     returns the materialization metadata."""
-    if target.file_format != "csv_gzip" and warehouse.sql_dialect is Dialect.POSTGRES:
+    dialect = warehouse.sql_dialect
+    if target.file_format == "parquet" and not dialect.copies_parquet:
         raise ValueError(
-            f"micro-batch {target.instance!r}: file format {target.file_format!r} loads on "
-            "Redshift only; PostgreSQL loads gzip CSV (setting `file_format`)"
+            f"micro-batch {target.instance!r}: file format {target.file_format!r} does not "
+            f"load on {dialect.title}, which loads gzip CSV only (setting `file_format`)"
         )
     for f in manifest.files:
         split_s3_uri(f.url)

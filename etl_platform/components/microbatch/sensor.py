@@ -38,6 +38,7 @@ from etl_platform.core.microbatch import (
     group_into_manifests,
 )
 from etl_platform.core.s3_events import ObjectCreated, parse_message_body
+from etl_platform.core.s3_layout import s3_uri
 from etl_platform.resources import ObjectStoreResource, QueueResource
 
 MANIFEST_TAG = "etl_platform/manifest"
@@ -168,7 +169,7 @@ def sqs_tick(
     )
     for item in out_of_range:  # no partition to load into: left for redrive, like poison
         context.log.warning(
-            f"s3://{item.event.bucket}/{item.event.key}: day {item.day} is outside the "
+            f"{s3_uri(item.event.bucket, item.event.key)}: day {item.day} is outside the "
             f"partitions ({settings.first_day} to tomorrow); its message is left for the DLQ"
         )
         for handle in handles.pop(event_fingerprint(item.event), []):
@@ -179,7 +180,7 @@ def sqs_tick(
         uri = write_manifest(target, store, manifest)  # durable before the run is requested
         requests.append(_run_request(target, settings, manifest, uri))
         urls = {f.url for f in manifest.files}
-        fps = [event_fingerprint(e) for e in fresh if f"s3://{e.bucket}/{e.key}" in urls]
+        fps = [event_fingerprint(e) for e in fresh if s3_uri(e.bucket, e.key) in urls]
         memory.remember(fps, manifest.manifest_id)
         for fp in fps:
             memory.acknowledge_after(manifest.manifest_id, handles.pop(fp, []))

@@ -27,7 +27,8 @@ from typing import Any
 
 import dagster as dg
 
-from etl_platform.core.scrub.layout import DumpEventError, parse_dump_event
+from etl_platform.core.s3_events import parse_message_body
+from etl_platform.core.scrub.layout import announced_dump_key, events_prefix
 from etl_platform.resources import ObjectStoreResource, QueueResource
 
 from .dump import new_dump_key
@@ -90,19 +91,22 @@ def dump_sensor_tick(
             break
         for message in fresh:
             seen.add(message.message_id)
-            try:
-                events = parse_dump_event(
-                    message.body, settings.extract_bucket, settings.extract_prefix
-                )
-            except DumpEventError as exc:
+            parsed = parse_message_body(
+                message.body,
+                bucket=settings.extract_bucket,
+                prefix=events_prefix(settings.extract_prefix),
+                object_details=False,
+            )
+            if parsed.poison is not None:
                 context.log.warning(
                     f"queue {settings.queue_name}: message {message.message_id} (received "
-                    f"{message.receive_count} times) is not a dump event: {exc}; left for the DLQ"
+                    f"{message.receive_count} times) is not a dump event: {parsed.poison}; "
+                    "left for the DLQ"
                 )
                 queue.change_visibility(url, message.receipt_handle, settings.poison_visibility_s)
                 continue
-            for event in events or []:
-                dump_key = event.dump_key(settings.extract_prefix)
+            for event in parsed.events:
+                dump_key = announced_dump_key(settings.extract_prefix, event.key)
                 if dump_key is not None:
                     requested[f"{event.key}:{event.etag}"] = dump_key
             ack.append(message.receipt_handle)

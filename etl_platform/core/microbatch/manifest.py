@@ -16,6 +16,7 @@ from datetime import date, datetime
 from typing import Any
 
 from etl_platform.core.microbatch.events import DatedEvent
+from etl_platform.core.s3_layout import s3_uri
 
 __all__ = ["BatchLimits", "Manifest", "ManifestFile", "group_into_manifests"]
 
@@ -136,7 +137,7 @@ def group_into_manifests(
         size = 0
         for item in sorted(by_day[day], key=_sort_key):
             e = item.event
-            entry = ManifestFile(f"s3://{e.bucket}/{e.key}", e.size, e.etag, e.event_time)
+            entry = ManifestFile(s3_uri(e.bucket, e.key), e.size, e.etag, e.event_time)
             full = len(current) >= limits.max_files or size + e.size > limits.max_bytes
             if current and full:
                 manifests.append(Manifest(instance, day, tuple(current)))

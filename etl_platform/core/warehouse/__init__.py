@@ -17,6 +17,7 @@ is one frozen value, :class:`Dialect` (:mod:`.dialect`); the builders read its f
 * :mod:`.publish` — swap, rollback, dependent views, publish lock and marker;
 * :mod:`.staging` — the extract a staging schema holds, and staging retention;
 * :mod:`.merge` — the micro-batch merge plan;
+* :mod:`.merge_load` — a micro-batch load's transaction: stage, dedupe, merge or append;
 * :mod:`.session` — the one session-timeouts builder.
 
 Executing: no statement here takes parameters except those documented with ``%s``
@@ -57,6 +58,22 @@ from .dialect import (
 from .identifiers import catalog_name, identifier, qualified_name, require_folded
 from .load_errors import LOAD_ERROR_COLUMNS, LoadErrorRow, copy_failure_message, load_errors_query
 from .merge import MERGE_BATCH_TABLE, MERGE_RANK_COLUMN, merge_plan
+from .merge_load import (
+    BATCH_TABLE,
+    LOAD_ORDER_COLUMN,
+    STAGE_TABLE,
+    MergeKeys,
+    append_statement,
+    begin_load,
+    columns_query,
+    count_query,
+    create_stage,
+    create_target_if_missing,
+    merge_statements,
+    number_stage_file,
+    unique_key_query,
+    upsert_statement,
+)
 from .publish import (
     GRANTABLE_PRIVILEGES,
     PUBLISH_LOCK_TABLE,
@@ -150,4 +167,19 @@ __all__ = [
     "table_exists_query",
     "type_notes",
     "validate_table_spec",
+    # micro-batch loads (.merge_load)
+    "BATCH_TABLE",
+    "LOAD_ORDER_COLUMN",
+    "STAGE_TABLE",
+    "MergeKeys",
+    "append_statement",
+    "begin_load",
+    "columns_query",
+    "count_query",
+    "create_stage",
+    "create_target_if_missing",
+    "merge_statements",
+    "number_stage_file",
+    "unique_key_query",
+    "upsert_statement",
 ]

@@ -40,15 +40,11 @@ from dataclasses import dataclass
 
 from psycopg import sql
 
-from etl_platform.core.table_spec import TableSpec
-from etl_platform.core.warehouse import (
-    Dialect,
-    column_type,
-    identifier,
-    parse_dialect,
-    qualified_name,
-    validate_table_spec,
-)
+from etl_platform.core.table_spec import ColumnKind, TableSpec
+
+from .ddl import column_type, validate_table_spec
+from .dialect import Dialect, parse_dialect
+from .identifiers import identifier, qualified_name
 
 __all__ = [
     "BATCH_TABLE",
@@ -117,12 +113,15 @@ def _names(dialect: Dialect, columns: Sequence[str], alias: str | None = None) -
 
 def columns_query(dialect: Dialect, schema: str, table: str) -> tuple[sql.Composed, tuple]:
     """The target's column names in table order, and the parameters to run it with. Redshift
-    folds names to lower case, so the lookup does too there."""
-    if parse_dialect(dialect) is Dialect.REDSHIFT:
-        schema, table = schema.lower(), table.lower()
+    folds names to lower case, so the lookup does too there. Read from the system catalog
+    (both engines have ``pg_attribute``): ``information_schema.columns`` is a view that costs
+    about as much as the rest of a small load's fixed statements together."""
+    dialect = parse_dialect(dialect)
+    schema, table = dialect.fold_identifier(schema), dialect.fold_identifier(table)
     query = sql.SQL(
-        "SELECT column_name FROM information_schema.columns WHERE table_schema = %s "
-        "AND table_name = %s ORDER BY ordinal_position"
+        "SELECT a.attname FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relname = %s "
+        "AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum"
     )
     return sql.Composed([query]), (schema, table)
 
@@ -155,14 +154,20 @@ def create_target_if_missing(dialect: Dialect, schema: str, spec: TableSpec) -> 
 def begin_load(dialect: Dialect, schema: str, table: str) -> list[sql.Composed]:
     """The first statements of a load's transaction (see the module docstring, step 1)."""
     dialect = parse_dialect(dialect)
-    if dialect is Dialect.REDSHIFT:
-        return []
-    return [
-        sql.Composed([sql.SQL("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")]),
-        sql.SQL("LOCK TABLE {} IN SHARE UPDATE EXCLUSIVE MODE").format(
-            qualified_name(dialect, schema, table)
-        ),
-    ]
+    statements: list[sql.Composed] = []
+    if dialect.load_isolation_level is not None:
+        statements.append(
+            sql.SQL("SET TRANSACTION ISOLATION LEVEL {}").format(
+                sql.SQL(dialect.load_isolation_level)
+            )
+        )
+    if dialect.load_lock_mode is not None:
+        statements.append(
+            sql.SQL("LOCK TABLE {} IN {} MODE").format(
+                qualified_name(dialect, schema, table), sql.SQL(dialect.load_lock_mode)
+            )
+        )
+    return statements
 
 
 def create_stage(dialect: Dialect, schema: str, table: str) -> list[sql.Composed]:
@@ -170,23 +175,35 @@ def create_stage(dialect: Dialect, schema: str, table: str) -> list[sql.Composed
     dialect = parse_dialect(dialect)
     stage, order = sql.Identifier(STAGE_TABLE), sql.Identifier(LOAD_ORDER_COLUMN)
     target = qualified_name(dialect, schema, table)
-    if dialect is Dialect.REDSHIFT:
+    numbering = "GENERATED ALWAYS AS IDENTITY"
+    if not dialect.identity_numbers_copied_rows:
+        numbering = "DEFAULT NULL"  # stamped per file by number_stage_file
+    column = sql.SQL("{} {} {}").format(
+        order, sql.SQL(dialect.types[ColumnKind.BIGINT]), sql.SQL(numbering)
+    )
+    if dialect.create_like_takes_columns:
         return [
-            sql.SQL("CREATE TEMP TABLE {} (LIKE {})").format(stage, target),
-            sql.SQL("ALTER TABLE {} ADD COLUMN {} BIGINT DEFAULT NULL").format(stage, order),
+            sql.SQL("CREATE TEMP TABLE {} (LIKE {}, {}){}").format(
+                stage, target, column, _on_commit(dialect)
+            )
         ]
     return [
-        sql.SQL("CREATE TEMP TABLE {} (LIKE {}) ON COMMIT DROP").format(stage, target),
-        sql.SQL("ALTER TABLE {} ADD COLUMN {} bigint GENERATED ALWAYS AS IDENTITY").format(
-            stage, order
-        ),
+        sql.SQL("CREATE TEMP TABLE {} (LIKE {}){}").format(stage, target, _on_commit(dialect)),
+        sql.SQL("ALTER TABLE {} ADD COLUMN {}").format(stage, column),
     ]
 
 
+def _on_commit(dialect: Dialect) -> sql.SQL:
+    """`` ON COMMIT DROP`` where temporary tables take it: the load's tables end with it."""
+    return sql.SQL(" ON COMMIT DROP" if dialect.temp_table_on_commit_drop else "")
+
+
 def number_stage_file(dialect: Dialect, ordinal: int) -> sql.Composed:
-    """Redshift only: stamp the rows the last COPY added with the file's manifest ordinal."""
-    if parse_dialect(dialect) is not Dialect.REDSHIFT:
-        raise ValueError("stage rows are numbered by an identity on PostgreSQL")
+    """Where an identity does not number rows in COPY order (Redshift): stamp the rows the
+    last COPY added with the file's manifest ordinal."""
+    dialect = parse_dialect(dialect)
+    if dialect.identity_numbers_copied_rows:
+        raise ValueError(f"stage rows are numbered by an identity on {dialect.title}")
     if isinstance(ordinal, bool) or not isinstance(ordinal, int) or ordinal < 0:
         raise ValueError(f"file ordinal must be an int >= 0, got {ordinal!r}")
     order = sql.Identifier(LOAD_ORDER_COLUMN)
@@ -225,7 +242,7 @@ def _batch_statement(dialect: Dialect, columns: Sequence[str], keys: MergeKeys) 
         "s.{order} DESC) AS {rank} FROM {stage} AS s) AS ranked WHERE ranked.{rank} = 1"
     ).format(
         batch=batch,
-        on_commit=sql.SQL(" ON COMMIT DROP" if dialect is Dialect.POSTGRES else ""),
+        on_commit=_on_commit(dialect),
         ranked_cols=_names(dialect, columns, "ranked"),
         s_cols=_names(dialect, columns, "s"),
         s_keys=_names(dialect, keys.primary_key, "s"),
@@ -322,11 +339,18 @@ def unique_key_query(schema: str, table: str, key: Sequence[str]) -> tuple[sql.C
 
 
 def upsert_statement(
-    schema: str, table: str, columns: Sequence[str], keys: MergeKeys
+    schema: str,
+    table: str,
+    columns: Sequence[str],
+    keys: MergeKeys,
+    dialect: Dialect | str = Dialect.POSTGRES,
 ) -> sql.Composed:
-    """PostgreSQL's one-statement merge (same rules as :func:`merge_statements`), needing a
-    unique index on the key. Returns one row: batch, delete, insert, replace, drop_older."""
-    dialect = Dialect.POSTGRES
+    """The one-statement merge (same rules as :func:`merge_statements`) where the dialect
+    :attr:`~Dialect.supports_on_conflict_upsert` (PostgreSQL), needing a unique index on the
+    key. Returns one row: batch, delete, insert, replace, drop_older."""
+    dialect = parse_dialect(dialect)
+    if not dialect.supports_on_conflict_upsert:
+        raise ValueError(f"{dialect.title} has no INSERT ... ON CONFLICT: use merge_statements")
     label = f"{schema}.{table}"
     _check_columns(label, columns)
     keys.check(label, columns)
