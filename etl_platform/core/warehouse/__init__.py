@@ -26,6 +26,7 @@ Executing: no statement here takes parameters except those documented with ``%s`
 a quoted identifier as a placeholder and fails.
 """
 
+from . import merge_load
 from .centralize import centralize
 from .checks import duplicate_key_count_query, orphan_count_query, row_count_query
 from .copy import copy_from_stdin, copy_manifest, last_copy_count_query, redshift_copy
@@ -58,22 +59,6 @@ from .dialect import (
 from .identifiers import catalog_name, identifier, qualified_name, require_folded
 from .load_errors import LOAD_ERROR_COLUMNS, LoadErrorRow, copy_failure_message, load_errors_query
 from .merge import MERGE_BATCH_TABLE, MERGE_RANK_COLUMN, merge_plan
-from .merge_load import (
-    BATCH_TABLE,
-    LOAD_ORDER_COLUMN,
-    STAGE_TABLE,
-    MergeKeys,
-    append_statement,
-    begin_load,
-    columns_query,
-    count_query,
-    create_stage,
-    create_target_if_missing,
-    merge_statements,
-    number_stage_file,
-    unique_key_query,
-    upsert_statement,
-)
 from .publish import (
     GRANTABLE_PRIVILEGES,
     PUBLISH_LOCK_TABLE,
@@ -167,19 +152,6 @@ __all__ = [
     "table_exists_query",
     "type_notes",
     "validate_table_spec",
-    # micro-batch loads (.merge_load)
-    "BATCH_TABLE",
-    "LOAD_ORDER_COLUMN",
-    "STAGE_TABLE",
-    "MergeKeys",
-    "append_statement",
-    "begin_load",
-    "columns_query",
-    "count_query",
-    "create_stage",
-    "create_target_if_missing",
-    "merge_statements",
-    "number_stage_file",
-    "unique_key_query",
-    "upsert_statement",
+    # micro-batch loads: the submodule (merge_load.MergeKeys, merge_load.merge_statements, ...)
+    "merge_load",
 ]
