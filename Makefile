@@ -38,6 +38,10 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.dynamo_transform
 	$(BIN)/python -m benchmarks.warehouse_load
 	$(BIN)/python -m benchmarks.lake_export
+	$(BIN)/python -m benchmarks.dump_scrub --mb 1100
+	$(BIN)/python -m benchmarks.microbatch_merge --rounds 3
+	$(BIN)/python -m benchmarks.microbatch_e2e
+	$(BIN)/python -m benchmarks.run_overhead
 
 clean:
 	-$(BIN)/etl-platform stack down
