@@ -37,13 +37,40 @@ def cmd_stack(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from etl_platform.local.demo import seed_demo_world
-
     stack = _stack(args)
     os.environ.update(stack.env())
+    if args.action == "run":
+        from dataclasses import asdict
+
+        from etl_platform.local.demo_runs import run_demo_world
+
+        requests = run_demo_world(args.url, args.date, wait_s=10)
+        print(json.dumps(asdict(requests), indent=2))
+        print(f"follow the runs on {args.url}/runs and the backfill on {args.url}/runs/b/")
+        return 0
+    from etl_platform.local.demo import seed_demo_world
+
     summary = seed_demo_world(force=args.force)
     print(json.dumps(summary, indent=2, default=str))
     return 0
+
+
+def _start_demo_runs(url: str) -> None:
+    """In the background, once the UI answers: the demo day of every pipeline through the
+    daemon (``etl-platform demo run``); a failure is printed, the UI keeps running."""
+    import threading
+
+    def send() -> None:
+        from etl_platform.local.demo_runs import DemoRunError, run_demo_world
+
+        try:
+            requests = run_demo_world(url, wait_s=300)
+        except (DemoRunError, OSError) as exc:
+            print(f"etl-platform dev: the demo runs were not launched: {exc}", file=sys.stderr)
+            return
+        print(f"demo day {requests.day} requested: runs on {url}/runs", flush=True)
+
+    threading.Thread(target=send, name="demo-runs", daemon=True).start()
 
 
 def _set_local_pool_limits(dagster_home: Path) -> None:
@@ -89,6 +116,9 @@ def cmd_dev(args: argparse.Namespace) -> int:
         start_new_session=True,
     )
     print(f"Dagster UI on http://{args.host}:{args.port} (Ctrl-C stops it and the stack)")
+    if args.demo_runs:
+        host = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
+        _start_demo_runs(f"http://{host}:{args.port}")
     stopping = False
 
     def stop(*_: object) -> None:
@@ -132,12 +162,20 @@ def main(argv: list[str] | None = None) -> int:
     stack.add_argument("action", choices=["up", "down", "status", "env"])
     stack.set_defaults(func=cmd_stack)
     demo = sub.add_parser("demo", help="the demo world on the local stack")
-    demo.add_argument("action", choices=["seed"])
+    demo.add_argument("action", choices=["seed", "run"], help="seed the world, or run its day")
     demo.add_argument("--force", action="store_true", help="seed even if already seeded")
+    demo.add_argument("--url", default="http://127.0.0.1:3000", help="run: the Dagster UI")
+    demo.add_argument("--date", help="run: the day to materialize (default: yesterday, UTC)")
     demo.set_defaults(func=cmd_demo)
     dev = sub.add_parser("dev", help="stack + demo + Dagster UI; Ctrl-C stops everything")
     dev.add_argument("--host", default="127.0.0.1")
     dev.add_argument("--port", type=int, default=3000)
+    dev.add_argument(
+        "--no-demo-runs",
+        dest="demo_runs",
+        action="store_false",
+        help="do not materialize the demo day in the background",
+    )
     dev.set_defaults(func=cmd_dev)
     args = parser.parse_args(argv)
     try:
