@@ -148,3 +148,53 @@ def test_the_code_location_has_exactly_one_run_failure_sensor_over_every_job(loc
     ]
     # declared with no monitored jobs: Dagster then watches every job of the code location
     assert [s.name for s in failure_sensors] == [alerts.ALERT_SENSOR]
+
+
+def _materialize_demo(key: list[str], partition: str, instance: dg.DagsterInstance):
+    from etl_platform.definitions import defs
+
+    asset_key = dg.AssetKey(key)
+    return dg.materialize(
+        [defs().resolve_assets_def(asset_key)],  # bound to the platform's resources
+        selection=[asset_key],
+        partition_key=partition,
+        instance=instance,
+        raise_on_error=False,
+    )
+
+
+def test_a_failed_dump_run_reaches_sns(local_stack, alert_inbox):
+    # A scrub of a dump that was never taken: the step fails naming the dump.
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions("postgres_dump_demo", ["no-such-dump"])
+    result = _materialize_demo(["s3", "demo", "clean_dump"], "no-such-dump", instance)
+    assert not result.success
+
+    settings = alerts.AlertSettings(topic_arn=alert_inbox["topic"], ui_url=UI_URL)
+    _evaluate_alert_sensor(instance, result.run_id, settings)
+
+    text = _assert_alert(
+        _received(alert_inbox["queue_url"]), result.run_id, "s3/demo/clean_dump", "no-such-dump"
+    )
+    assert "no-such-dump" in text.split("error: ", 1)[1].splitlines()[0]
+    assert local_stack.scrub_key() not in text  # the pseudonymization key never leaves
+
+
+def test_a_failed_microbatch_run_reaches_sns(local_stack, alert_inbox, monkeypatch):
+    # A bulk load of a day against a warehouse that cannot be reached: the error names the
+    # setting, never the password.
+    monkeypatch.setenv("ETL_WAREHOUSE_DSN", "postgresql://loader:secret@127.0.0.1:9/nowhere")
+    instance = dg.DagsterInstance.ephemeral()
+    result = _materialize_demo(["warehouse", "orders_demo", "orders"], "2026-11-02", instance)
+    assert not result.success
+
+    settings = alerts.AlertSettings(topic_arn=alert_inbox["topic"], ui_url=UI_URL)
+    _evaluate_alert_sensor(instance, result.run_id, settings)
+
+    text = _assert_alert(
+        _received(alert_inbox["queue_url"]),
+        result.run_id,
+        "warehouse/orders_demo/orders",
+        "2026-11-02",
+    )
+    assert "secret" not in text
