@@ -33,13 +33,15 @@ class PointerReadersMeet:
             self.seen.met = True
             self.barrier.wait()
 
-    def get_bytes(self, bucket: str, key: str) -> bytes | None:
-        body = self.inner.get_bytes(bucket, key)
+    def get_bytes(self, bucket: str, key: str, **kwargs: Any) -> bytes | None:
+        body = self.inner.get_bytes(bucket, key, **kwargs)
         self._meet(key)
         return body
 
-    def get_bytes_and_etag(self, bucket: str, key: str) -> tuple[bytes | None, str | None]:
-        found = self.inner.get_bytes_and_etag(bucket, key)
+    def get_bytes_and_etag(
+        self, bucket: str, key: str, **kwargs: Any
+    ) -> tuple[bytes | None, str | None]:
+        found = self.inner.get_bytes_and_etag(bucket, key, **kwargs)
         self._meet(key)
         return found
 
