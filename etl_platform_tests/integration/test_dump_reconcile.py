@@ -21,9 +21,10 @@ from .test_dump_pipeline import Pipeline, pipeline  # noqa: F401  (the fixture)
 
 
 @pytest.fixture
-def persistent(pipeline: Pipeline) -> Iterator[Pipeline]:  # noqa: F811
-    """The pipeline on an on-disk test instance (a schedule context needs an instance ref)."""
-    with dg.instance_for_test() as instance:
+def persistent(pipeline: Pipeline, tmp_path) -> Iterator[Pipeline]:  # noqa: F811
+    """The pipeline on an on-disk test instance (a schedule context needs an instance ref),
+    kept in the test's own directory."""
+    with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
         pipeline.instance = instance
         yield pipeline
 
