@@ -24,7 +24,7 @@ from .test_dump_pipeline import Pipeline, pipeline  # noqa: F401  (the fixture)
 def persistent(pipeline: Pipeline, tmp_path) -> Iterator[Pipeline]:  # noqa: F811
     """The pipeline on an on-disk test instance (a schedule context needs an instance ref),
     kept in the test's own directory."""
-    with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
+    with dg.DagsterInstance.local_temp(tempdir=str(tmp_path)) as instance:
         pipeline.instance = instance
         yield pipeline
 
