@@ -55,6 +55,7 @@ __all__ = [
     "TransientError",
     "backoff_delays",
     "classify",
+    "is_concurrent_create",
     "retry_call",
 ]
 
@@ -180,6 +181,25 @@ def _classify_one(exc: BaseException) -> RetryKind | None:
     if isinstance(exc, _TRANSIENT_AWS_EXCEPTIONS) or isinstance(exc, ConnectionError):
         return "transient"
     return None
+
+
+#: What a ``CREATE ... IF NOT EXISTS`` raises when another session created the same object
+#: after this one looked and before it committed: PostgreSQL checks existence without a lock,
+#: so the loser hits the catalog's unique index (``23505``) or a duplicate-object error.
+CONCURRENT_CREATE_SQLSTATES: frozenset[str] = frozenset(
+    {
+        "23505",  # unique_violation on pg_namespace / pg_type / pg_class name index
+        "42P06",  # duplicate_schema
+        "42P07",  # duplicate_table
+        "42710",  # duplicate_object
+    }
+)
+
+
+def is_concurrent_create(exc: BaseException) -> bool:
+    """Whether ``exc``, raised by idempotent ``IF NOT EXISTS`` DDL, means another session
+    created the object first: running the DDL again then finds it and does nothing."""
+    return isinstance(exc, psycopg.Error) and exc.sqlstate in CONCURRENT_CREATE_SQLSTATES
 
 
 def classify(exc: BaseException) -> RetryKind:

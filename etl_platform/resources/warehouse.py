@@ -29,7 +29,7 @@ from pydantic import Field, field_validator
 from etl_platform.core import warehouse as warehouse_sql
 from etl_platform.core.dsn import redact_dsn
 from etl_platform.core.object_store import ObjectStore
-from etl_platform.core.retry import classify
+from etl_platform.core.retry import classify, is_concurrent_create
 from etl_platform.core.s3_layout import split_s3_uri
 from etl_platform.core.warehouse import Dialect, LoadedRowCount, LoadMethod, PublishLock
 
@@ -277,6 +277,20 @@ class WarehouseResource(ConfigurableResource):
         for statement in statements:
             conn.execute(statement)
 
+    def create_if_missing(self, statements: Sequence[sql.Composable], what: str) -> None:
+        """Run idempotent ``CREATE ... IF NOT EXISTS`` statements in one transaction. Two runs
+        that create the same object at once (the first loads of a new target, launched in one
+        tick) race inside PostgreSQL: the loser fails on a duplicate name although it asked
+        ``IF NOT EXISTS``. The loser runs the statements again, and then finds the object."""
+        attempts = 3
+        for attempt in range(1, attempts + 1):
+            try:
+                self.run_statements(statements)
+                return
+            except psycopg.Error as exc:
+                if not is_concurrent_create(exc) or attempt == attempts:
+                    raise WarehouseLoadError(f"creating {what} failed: {exc}") from exc
+
     def fetch_all(
         self,
         query: sql.Composable,
@@ -327,8 +341,9 @@ class WarehouseResource(ConfigurableResource):
                 yield  # closing the connection releases the lock
                 return
             schema = warehouse_sql.publish_lock_schema_name(target)
-            self.run_statements(
-                warehouse_sql.lock_table_setup_statements(self.sql_dialect, schema), conn=conn
+            self.create_if_missing(
+                warehouse_sql.lock_table_setup_statements(self.sql_dialect, schema),
+                f"the publish lock table of {target}",
             )
             if log is not None:
                 log.info(f"taking the publish lock of {target} (waits for a running publish)")

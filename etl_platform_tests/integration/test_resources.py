@@ -219,6 +219,50 @@ def test_warehouse_loads_multiline_quoted_csv_from_s3(local_stack, stack_env, un
     assert got == rows
 
 
+def test_create_if_missing_survives_a_concurrent_creator(local_stack, stack_env, unique_name):
+    """PostgreSQL's ``IF NOT EXISTS`` does not lock: a session whose CREATE waits on another's
+    uncommitted CREATE of the same name fails with a duplicate key once that one commits (the
+    first two loads of a new micro-batch target, launched in one tick, did exactly this)."""
+    import threading
+
+    from psycopg import sql
+
+    warehouse = WarehouseResource(dsn=stack_env["ETL_WAREHOUSE_DSN"])
+    schema = sql.Identifier(unique_name)
+    statements = [
+        sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(schema),
+        sql.SQL("CREATE TABLE IF NOT EXISTS {}.t (id bigint)").format(schema),
+    ]
+    errors: list[BaseException] = []
+    with warehouse.connect() as first:
+        for statement in statements:
+            first.execute(statement)  # uncommitted: the second creator waits on its names
+
+        def second() -> None:
+            try:
+                warehouse.create_if_missing(statements, f"the table {unique_name}.t")
+            except BaseException as exc:
+                errors.append(exc)
+
+        racer = threading.Thread(target=second)
+        racer.start()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:  # until the second creator waits on a lock
+            waiting = first.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                "AND query LIKE %s",
+                (f"%{unique_name}%",),
+            ).fetchone()
+            if waiting and waiting[0]:
+                break
+            time.sleep(0.05)
+        first.commit()
+        racer.join(30)
+    assert not errors, errors
+    with warehouse.connect() as conn:
+        assert conn.execute(f"SELECT count(*) FROM {unique_name}.t").fetchone() == (0,)
+
+
 def test_warehouse_statement_timeout_stops_a_stuck_query(local_stack, stack_env):
     warehouse = WarehouseResource(dsn=stack_env["ETL_WAREHOUSE_DSN"], statement_timeout_s=1)
     started = time.monotonic()

@@ -206,11 +206,10 @@ def ensure_target(target: LoadTarget, warehouse: WarehouseResource) -> None:
     """Create the target (schema, table, key) when ``columns`` are configured and it is missing."""
     if target.create_spec is None:
         return
-    with warehouse.transaction() as conn:
-        for statement in wml.create_target_if_missing(
-            warehouse.sql_dialect, target.schema, target.create_spec
-        ):
-            conn.execute(statement)
+    warehouse.create_if_missing(
+        wml.create_target_if_missing(warehouse.sql_dialect, target.schema, target.create_spec),
+        f"the target table {target.label}",
+    )
 
 
 def _latency_seconds(manifest: Manifest, committed: datetime) -> dict[str, float]:

@@ -242,8 +242,8 @@ def lock_table_setup_statements(dialect: Dialect | str, schema: str) -> list[sql
     """``CREATE SCHEMA IF NOT EXISTS`` the lock schema and ``CREATE TABLE IF NOT EXISTS``
     ``<schema>._etl_publish_lock``: run and COMMIT them before :func:`lock_table_statements`
     (idempotent; two first-ever publishes of one target racing here may see one of them fail
-    with a duplicate-name error, which a retry clears). ``schema`` is
-    ``publish_lock_schema_name(target)``, a schema no swap renames."""
+    with a duplicate-name error: ``WarehouseResource.create_if_missing`` runs them again).
+    ``schema`` is ``publish_lock_schema_name(target)``, a schema no swap renames."""
     dialect = parse_dialect(dialect)
     table = _lock_table(dialect, schema)
     return [
