@@ -97,7 +97,7 @@ def child_ours(uri: str, table: str, opts: dict) -> dict:
     from etl_platform.components.lake_export.day_export import export_day
     from etl_platform.components.lake_export.part_spool import LocalDirectorySink
     from etl_platform.core.lake import read_back_check
-    from etl_platform.resources.source_postgres import SourceDatabase
+    from etl_platform.resources.source_database import SourceDatabase
 
     out = os.path.join(opts["out"], "ours")
     kwargs = opts.get("kwargs", {})

@@ -1,9 +1,14 @@
 """The pipeline components: the registry module `dg list components` reads (pyproject's
-``[tool.dg.project] registry_modules``)."""
+``[tool.dg.project] registry_modules``). Members load on first use
+(:mod:`etl_platform.lazy_exports`)."""
 
-from etl_platform.components.dynamo_etl import DynamoTableEtl
-from etl_platform.components.lake_export import LakeExport
-from etl_platform.components.microbatch import MicrobatchLoader
-from etl_platform.components.postgres_dump.component import PostgresDumpPipeline
+from etl_platform.lazy_exports import lazy_exports
 
-__all__ = ["DynamoTableEtl", "LakeExport", "MicrobatchLoader", "PostgresDumpPipeline"]
+_EXPORTS = {
+    "DynamoTableEtl": ".dynamo_etl",
+    "LakeExport": ".lake_export",
+    "MicrobatchLoader": ".microbatch",
+    "PostgresDumpPipeline": ".postgres_dump.component",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

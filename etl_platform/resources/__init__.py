@@ -5,37 +5,26 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from dagster import EnvVar
+from etl_platform.lazy_exports import lazy_exports
 
-from .aws_client import (
-    AwsAddress,
-    AwsConfigurationError,
-    AwsResourceError,
-    naming_aws_settings,
-)
-from .dynamodb import DynamoDBResource
-from .glue import CatalogResource, NotificationResource
-from .pg_tools import PgToolsResource
-from .s3 import ObjectStoreResource
-from .source_postgres import SourcePostgresResource
-from .sqs import QueueResource
-from .warehouse import WarehouseResource
-
-__all__ = [
-    "AwsAddress",
-    "AwsConfigurationError",
-    "AwsResourceError",
-    "CatalogResource",
-    "DynamoDBResource",
-    "NotificationResource",
-    "ObjectStoreResource",
-    "PgToolsResource",
-    "QueueResource",
-    "SourcePostgresResource",
-    "WarehouseResource",
-    "naming_aws_settings",
-    "platform_resources",
-]
+_EXPORTS = {
+    "AwsAddress": ".aws_client",
+    "AwsConfigurationError": ".aws_client",
+    "AwsResourceError": ".aws_client",
+    "naming_aws_settings": ".aws_client",
+    "DynamoDBResource": ".dynamodb",
+    "CatalogResource": ".glue",
+    "NotificationResource": ".glue",
+    "PgToolsResource": ".pg_tools",
+    "ObjectStoreResource": ".s3",
+    "SourcePostgresResource": ".source_postgres",
+    "QueueResource": ".sqs",
+    "WarehouseResource": ".warehouse",
+}
+__all__ = sorted([*_EXPORTS, "platform_resources"])
+# Members load on first use: a module under this package (the lake's source database, say) then
+# imports without Dagster and the other resources.
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
 
 
 def platform_resources() -> dict[str, Any]:
@@ -45,6 +34,16 @@ def platform_resources() -> dict[str, Any]:
     `redshift`, checked now), ``ETL_REDSHIFT_IAM_ROLE``, ``ETL_SOURCE_DSN`` (the lake's
     source database, secret, read at run time); AWS through boto3's own variables.
     """
+    from dagster import EnvVar
+
+    from .dynamodb import DynamoDBResource
+    from .glue import CatalogResource, NotificationResource
+    from .pg_tools import PgToolsResource
+    from .s3 import ObjectStoreResource
+    from .source_postgres import SourcePostgresResource
+    from .sqs import QueueResource
+    from .warehouse import WarehouseResource
+
     return {
         "dynamodb": DynamoDBResource(),
         "s3": ObjectStoreResource(),

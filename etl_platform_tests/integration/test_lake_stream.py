@@ -26,7 +26,7 @@ from etl_platform.components.lake_export.day_export import export_day, plan_tabl
 from etl_platform.components.lake_export.part_spool import LocalDirectorySink
 from etl_platform.core import lake as le
 from etl_platform.core import s3_layout
-from etl_platform.resources.source_postgres import SourceDatabase, SourcePostgresError
+from etl_platform.resources.source_database import SourceDatabase, SourcePostgresError
 
 DAY = date(2024, 3, 1)
 WINDOW = le.day_window(DAY)

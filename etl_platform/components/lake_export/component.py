@@ -41,7 +41,7 @@ from etl_platform.resources import (
     ObjectStoreResource,
     SourcePostgresResource,
 )
-from etl_platform.resources.source_postgres import SourceDatabase
+from etl_platform.resources.source_database import SourceDatabase
 
 from .. import pools
 from ..config_rules import check_bucket_name, check_cron

@@ -13,7 +13,7 @@ from typing import Any
 import pyarrow as pa
 
 from etl_platform.core import lake
-from etl_platform.resources.source_postgres import SourceDatabase
+from etl_platform.resources.source_database import SourceDatabase
 
 from .part_spool import SpoolFiles, write_parts_in_background
 

@@ -26,7 +26,7 @@ from pydantic import Field
 
 from etl_platform.core import lake, s3_layout
 from etl_platform.resources import CatalogResource, ObjectStoreResource, SourcePostgresResource
-from etl_platform.resources.source_postgres import SourceDatabase
+from etl_platform.resources.source_database import SourceDatabase
 
 from ..progress import StepProgress
 from . import checks, day_export, day_publish
