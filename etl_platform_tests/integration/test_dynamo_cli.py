@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -24,6 +23,7 @@ from psycopg import sql
 
 from etl_platform.components.pools import set_shared_pool_limits
 from etl_platform.local import demo
+from etl_platform.local.production import LAUNCH_BACKFILL, stop_process_group
 
 from .dynamo_pipeline import REPO_ROOT
 
@@ -169,33 +169,6 @@ def _graphql(port: int, query: str, variables: dict | None = None) -> dict:
     return body["data"]
 
 
-def _stop_group(process: subprocess.Popen) -> None:
-    """`dagster dev` ignores signals sent to it alone: stop its whole process group."""
-    for sig, wait in ((signal.SIGTERM, 15), (signal.SIGKILL, 15)):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            process.wait(wait)
-            return
-        except subprocess.TimeoutExpired:
-            continue
-
-
-LAUNCH = """
-mutation Launch($params: LaunchBackfillParams!) {
-  launchPartitionBackfill(backfillParams: $params) {
-    __typename
-    ... on LaunchBackfillSuccess { backfillId }
-    ... on PythonError { message stack }
-    ... on PartitionKeysNotFoundError { message }
-    ... on InvalidSubsetError { message }
-    ... on UnauthorizedError { message }
-  }
-}
-"""
-
 STATUS = """
 query Backfill($id: String!) {
   partitionBackfillOrError(backfillId: $id) {
@@ -264,7 +237,7 @@ def test_a_backfill_of_two_dates_by_four_segments_through_the_dagster_instance(
             # One process per run rather than one per step: same assets, a quarter of the CPU.
             "runConfigData": {"execution": {"config": {"in_process": {}}}},
         }
-        launched = _graphql(port, LAUNCH, {"params": params})["launchPartitionBackfill"]
+        launched = _graphql(port, LAUNCH_BACKFILL, {"params": params})["launchPartitionBackfill"]
         assert launched["__typename"] == "LaunchBackfillSuccess", launched
         backfill_id = launched["backfillId"]
 
@@ -278,7 +251,7 @@ def test_a_backfill_of_two_dates_by_four_segments_through_the_dagster_instance(
             time.sleep(2)
         assert backfill["status"] == "COMPLETED_SUCCESS", json.dumps(backfill, indent=1)[:6000]
     finally:
-        _stop_group(server)
+        stop_process_group(server)
 
     runs = backfill["runs"]
     assert runs and all(r["status"] == "SUCCESS" for r in runs)
