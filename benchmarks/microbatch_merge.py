@@ -52,8 +52,15 @@ DDL = "CREATE TABLE {t} (id bigint PRIMARY KEY, ts timestamptz, val text, amount
 
 
 class _Log:
+    def info(self, message: str) -> None:
+        pass  # progress lines
+
     def warning(self, message: str) -> None:
         print("warning:", message)
+
+
+class _Context:
+    log = _Log()
 
 
 def make_files(files: int, rows: int, dup: float) -> list[list[tuple]]:
@@ -118,7 +125,7 @@ def ours(dsn: str, keys: list[str], sizes: list[int], per: int, store: ObjectSto
             for k, s in zip(keys[start : start + per], sizes[start : start + per], strict=True)
         )
         manifest = Manifest("bench", T0.date(), files)
-        load_manifest(_Log(), target, warehouse, store, manifest, f"s3://{BUCKET}/m/{start}")
+        load_manifest(_Context(), target, warehouse, store, manifest, f"s3://{BUCKET}/m/{start}")
 
 
 def _file_rows(s3, key: str) -> list[list[str]]:

@@ -12,6 +12,8 @@ import shutil
 import signal
 import subprocess
 import threading
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +22,8 @@ from dagster import ConfigurableResource
 from etl_platform.core.dsn import redact_dsn, split_password
 from etl_platform.core.object_store import ObjectStore
 from etl_platform.core.s3_layout import s3_uri
+
+TAIL_LINES = 200
 
 
 class PgToolError(RuntimeError):
@@ -177,24 +181,60 @@ class PgToolsResource(ConfigurableResource):
         )
 
     def restore_directory(
-        self, dsn: str, directory: Path, *, jobs: int = 2, single_transaction: bool = False
+        self,
+        dsn: str,
+        directory: Path,
+        *,
+        jobs: int = 2,
+        single_transaction: bool = False,
+        on_verbose_line: Callable[[str], None] | None = None,
     ) -> None:
         """``pg_restore`` of a directory archive into the database at ``dsn``: in parallel
-        (``jobs``) into a fresh database, or ``--clean --single-transaction`` into a live one."""
+        (``jobs``) into a fresh database, or ``--clean --single-transaction`` into a live one.
+        With ``on_verbose_line`` it runs ``--verbose`` and passes each stderr line as it comes
+        (progress: which table's data is done)."""
         target, env = _libpq_env(dsn)
         cmd = [self.binary("pg_restore"), "--no-owner", "--exit-on-error"]
         if single_transaction:
             cmd += ["--clean", "--if-exists", "--single-transaction"]
         else:
             cmd += [f"--jobs={jobs}"]
-        self._run([*cmd, "-d", target, str(directory)], env, f"pg_restore into {redact_dsn(dsn)}")
+        what = f"pg_restore into {redact_dsn(dsn)}"
+        cmd += ["-d", target, str(directory)]
+        if on_verbose_line is None:
+            self._run(cmd, env, what)
+        else:
+            _run_following_stderr([*cmd[:1], "--verbose", *cmd[1:]], env, what, on_verbose_line)
+
+
+def _run_following_stderr(
+    cmd: list[str], env: dict[str, str], what: str, on_line: Callable[[str], None]
+) -> None:
+    """Run a pg tool that writes nothing to stdout, passing each stderr line to ``on_line`` as
+    it comes; PgToolError naming ``what`` with the stderr tail when it fails."""
+    process = subprocess.Popen(
+        cmd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=env,
+        preexec_fn=_die_with_parent,
+    )
+    stderr = _StderrTail(process, on_line)
+    rc = process.wait()
+    text = stderr.text()
+    if rc != 0:
+        raise PgToolError(f"{what} failed (exit {rc}): {text}")
 
 
 class _StderrTail:
     """Collects a child's stderr on a thread so a chatty child never blocks on a full pipe."""
 
-    def __init__(self, process: subprocess.Popen[bytes]) -> None:
-        self._chunks: list[bytes] = []
+    def __init__(
+        self, process: subprocess.Popen[bytes], on_line: Callable[[str], None] | None = None
+    ) -> None:
+        self._chunks: deque[bytes] = deque(maxlen=TAIL_LINES)
+        self._on_line = on_line
         self._thread = threading.Thread(target=self._read, args=(process,), daemon=True)
         self._thread.start()
 
@@ -202,6 +242,11 @@ class _StderrTail:
         assert process.stderr is not None
         for line in process.stderr:
             self._chunks.append(line)
+            if self._on_line is not None:
+                try:
+                    self._on_line(line.decode(errors="replace").rstrip("\n"))
+                except Exception:  # progress must never stop the reading (the child would block)
+                    self._on_line = None
 
     def text(self) -> str:
         self._thread.join(timeout=5)

@@ -8,8 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from etl_platform.components.progress import StepProgress
+from etl_platform.components.progress import StepProgress, progress_interval_s
 from etl_platform.core.progress import Progress, duration_text
+from etl_platform.core.scrub.archive import RestoredTables
 
 
 def test_reports_only_when_the_interval_has_passed_with_rate_and_eta():
@@ -127,3 +128,76 @@ def test_step_progress_counts_ticks_from_many_threads():
     for t in threads:
         t.join()
     assert reporter.progress.count == 8000
+
+
+def test_the_interval_comes_from_one_setting(monkeypatch):
+    monkeypatch.delenv("ETL_PROGRESS_INTERVAL_S", raising=False)
+    assert progress_interval_s() == 30.0
+    monkeypatch.setenv("ETL_PROGRESS_INTERVAL_S", "0.5")
+    assert progress_interval_s() == 0.5
+    assert StepProgress(_Context(), "scrub of d1", "bytes").progress.interval_s == 0.5
+    for bad in ("soon", "-1", "nan", "inf"):
+        monkeypatch.setenv("ETL_PROGRESS_INTERVAL_S", bad)
+        with pytest.raises(ValueError, match="ETL_PROGRESS_INTERVAL_S"):
+            progress_interval_s()
+
+
+def test_transfer_callbacks_ignore_the_rewind_of_a_retried_part():
+    reporter = StepProgress(_Context(), "upload", "bytes", 100, interval_s=3600)
+    for n in (40, -40, 40, 60):
+        reporter.transferred(n)
+    assert reporter.progress.count == 140  # the retried part counts twice, never backwards
+
+
+def test_polling_sets_the_running_total_until_the_block_ends(monkeypatch):
+    monkeypatch.setenv("ETL_PROGRESS_INTERVAL_S", "0")
+    context, written = _Context(), [0]
+    reporter = StepProgress(context, "pg_dump of d1", "bytes")
+    done = threading.Event()
+
+    def read() -> int:
+        written[0] += 10
+        if written[0] >= 30:
+            done.set()
+        return written[0]
+
+    with reporter.polling(read):
+        done.wait(timeout=30)
+    assert reporter.progress.count == written[0] >= 40  # and once more at the end
+    assert context.log.lines[0].startswith("pg_dump of d1: 10 bytes, ")
+
+
+PARALLEL_RESTORE = """pg_restore: creating TABLE "public.c"
+pg_restore: entering main parallel loop
+pg_restore: launching item 2553 TABLE DATA b
+pg_restore: launching item 2552 TABLE DATA a
+pg_restore: processing data for table "public.a"
+pg_restore: processing data for table "public.b"
+pg_restore: finished item 2552 TABLE DATA a
+pg_restore: launching item 2403 CONSTRAINT a a_pkey
+pg_restore: finished item 2553 TABLE DATA b
+pg_restore: finished item 2403 CONSTRAINT a a_pkey
+pg_restore: launching item 2554 TABLE DATA c
+pg_restore: processing data for table "public.c"
+pg_restore: finished item 2554 TABLE DATA c
+pg_restore: finished main parallel loop"""
+
+SERIAL_RESTORE = """pg_restore: creating TABLE "public.c"
+pg_restore: processing data for table "public.a"
+pg_restore: processing data for table "public.b"
+pg_restore: processing data for table "public.c"
+pg_restore: creating CONSTRAINT "public.a a_pkey"
+"""
+
+
+@pytest.mark.parametrize(
+    ("output", "expected"),
+    [
+        (PARALLEL_RESTORE, [0, 0, 0, 0, 0, 0, 1, 1, 2, 2, 2, 2, 3, 3]),
+        (SERIAL_RESTORE, [0, 0, 1, 2, 2]),
+    ],
+    ids=["parallel", "serial"],
+)
+def test_tables_restored_from_pg_restore_verbose_lines(output, expected):
+    tables = RestoredTables()
+    assert [tables.feed(line) for line in output.splitlines()] == expected

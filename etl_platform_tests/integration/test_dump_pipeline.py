@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import time
 
 import boto3
@@ -102,9 +103,12 @@ class Pipeline:
             raise_on_error=raise_on_error,
         )
 
-    def take_dump(self, dump_key: str) -> None:
+    def take_dump(self, dump_key: str) -> dg.ExecuteInProcessResult:
         self.instance.add_dynamic_partitions(self.component.name, [dump_key])
-        self.materialize([self.key("s3", "raw_dump")], dump_key)
+        return self.materialize([self.key("s3", "raw_dump")], dump_key)
+
+    def log_lines(self, run_id: str) -> list[str]:
+        return [e.user_message for e in self.instance.all_logs(run_id) if e.user_message]
 
     def tick(self) -> dg.SensorResult:
         sensor = self.defs.get_sensor_def(f"{self.component.name}_dump_sensor")
@@ -162,8 +166,17 @@ def _all_text(dsn: str) -> str:
         )
 
 
-def test_end_to_end_dump_sensor_scrub_restore(pipeline, stack_state):
-    pipeline.take_dump("d1")
+def _matching(lines: list[str], pattern: str) -> list[str]:
+    return [line for line in lines if re.search(pattern, line)]
+
+
+COUNT_RATE = r"[\d,]+ {unit}, [\d,]+ {unit}/s"
+OF_TOTAL_ETA = r", \d+% of [\d,]+, ETA \d"
+
+
+def test_end_to_end_dump_sensor_scrub_restore(pipeline, stack_state, monkeypatch):
+    monkeypatch.setenv("ETL_PROGRESS_INTERVAL_S", "0")  # a progress line at every update
+    dump_run = pipeline.take_dump("d1")
     result = pipeline.tick()
     assert [(r.partition_key, r.run_key.split(":")[0]) for r in result.run_requests] == [
         ("d1", "dumps/d1/manifest.json")
@@ -210,6 +223,28 @@ def test_end_to_end_dump_sensor_scrub_restore(pipeline, stack_state):
     assert metadata["columns_per_action"].value["fake_email"] == 2
     logs = "\n".join(str(e) for e in pipeline.instance.all_logs(run.run_id))
     assert HMAC_VALUE not in logs
+    # every long step logged progress: counts, rates, and an ETA where the total is known
+    dumped = pipeline.log_lines(dump_run.run_id)
+    assert _matching(dumped, r"^pg_dump of d1: done, [\d,]+ bytes in ")
+    upload = COUNT_RATE.format(unit="bytes") + OF_TOTAL_ETA
+    assert _matching(
+        dumped, rf"^upload of \d+ files to s3://{pipeline.extract}/dumps/d1/: {upload}"
+    )
+    lines = pipeline.log_lines(run.run_id)
+    assert _matching(lines, r"^scrub of d1: " + COUNT_RATE.format(unit="bytes") + OF_TOTAL_ETA)
+    assert _matching(lines, r"^scrub of d1: 5 tables, [\d,]+ tables/s, 100% of 5, ETA 0s")
+    assert _matching(lines, r"^scrub of d1, table public.customers: [\d,]+ bytes, .*% of ")
+    download = COUNT_RATE.format(unit="bytes") + OF_TOTAL_ETA
+    assert _matching(
+        lines, rf"^download of \d+ files from s3://{pipeline.load}/clean/d1/: {download}"
+    )
+    target = pipeline.component.instance + "_target"
+    restored = COUNT_RATE.format(unit="tables") + OF_TOTAL_ETA
+    assert _matching(
+        lines, rf"^pg_restore of s3://{pipeline.load}/clean/d1/ into {target}: {restored}"
+    )
+    assert _matching(lines, rf"^pg_restore of \S+ into {target}: 5 tables, .*100% of 5, ETA 0s")
+    assert _matching(lines, rf"^verification of {target}__next: 5 tables, .*100% of 5, ETA 0s")
     # a replayed event (same key + ETag) requests nothing
     assert pipeline.tick().run_requests == []
 

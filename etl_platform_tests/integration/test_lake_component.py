@@ -35,7 +35,6 @@ from etl_platform.components.lake_export import (
     LakeExport,
     day_export,
 )
-from etl_platform.components.lake_export import export as lake_step
 from etl_platform.core import lake as le
 from etl_platform.core import s3_layout
 from etl_platform.resources import platform_resources
@@ -228,7 +227,7 @@ def test_each_day_holds_exactly_its_rows_glue_lists_them_and_rerun_changes_nothi
     seed_edge(lake["dsn"])
     c = component(lake, [{"name": "public.edge", "date_column": "ts"}], start_date="2026-02-20")
     instance = dg.DagsterInstance.ephemeral()
-    monkeypatch.setattr(lake_step, "PROGRESS_LOG_SECONDS", 0.0)  # log every batch
+    monkeypatch.setenv("ETL_PROGRESS_INTERVAL_S", "0")  # log every batch
 
     result = materialize(c, "edge", instance, first="2026-02-28", last="2026-03-02")
     assert result.success

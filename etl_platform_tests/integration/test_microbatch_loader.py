@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import re
 import subprocess
 import sys
 import time
@@ -35,7 +36,8 @@ def world(local_stack, fresh_database, unique_name):
         yield MicrobatchWorld(unique_name, fresh_database, instance)
 
 
-def test_events_to_the_right_table(world):
+def test_events_to_the_right_table(world, monkeypatch):
+    monkeypatch.setenv("ETL_PROGRESS_INTERVAL_S", "0")  # a progress line at every update
     f1: list[Row] = [
         (1, "eu", T1, "a", False),
         (1, "eu", T2, "b", False),  # duplicate within the file: later timestamp wins
@@ -56,6 +58,12 @@ def test_events_to_the_right_table(world):
     (first,) = world.tick_and_run()
     meta = materialization(first)
     assert meta["files"] == 2 and meta["rows_read"] == 10 and meta["rows_dropped_duplicates"] == 4
+    # the load logged its progress: files and bytes staged of the manifest's totals, rows merged
+    lines = [e.user_message for e in world.instance.all_logs(first.run_id) if e.user_message]
+    staging = r"^staging of s3://\S+ for mb\.items: "
+    assert _matching(lines, staging + r"1 files, [\d,]+ files/s, 50% of 2, ETA \d")
+    assert _matching(lines, staging + r"[\d,]+ bytes, [\d,]+ bytes/s, \d+% of [\d,]+, ETA \d")
+    assert _matching(lines, r"^merge of s3://\S+ into mb\.items: done, 6 rows written in ")
     expected = model_fold({}, [f1, f2])
     assert world.table() == expected
 
@@ -80,6 +88,10 @@ def test_events_to_the_right_table(world):
 
     assert world.tick() == []  # nothing left; this tick deletes the last messages
     assert world.queue_depth(world.queue_url) == 0
+
+
+def _matching(lines: list[str], pattern: str) -> list[str]:
+    return [line for line in lines if re.search(pattern, line)]
 
 
 def test_poison_goes_to_the_dlq_and_valid_messages_load(world):

@@ -37,7 +37,6 @@ if TYPE_CHECKING:
 
 DRY_RUN_TAG = "etl_platform/lake_dry_run"
 PARQUET_CONTENT_TYPE = "application/vnd.apache.parquet"
-PROGRESS_LOG_SECONDS = 30.0
 
 LakeEvent = dg.AssetMaterialization | dg.AssetObservation | dg.AssetCheckEvaluation
 
@@ -152,7 +151,7 @@ def _export_or_find(
 
 def _progress_logger(run: TableRun, day: date, started: float) -> Callable[[int], None]:
     what = f"export of {run.table.name} {day}"
-    return StepProgress(run.context, what, "rows", interval_s=PROGRESS_LOG_SECONDS).at
+    return StepProgress(run.context, what, "rows").at
 
 
 def export_one_day(

@@ -11,6 +11,9 @@ Runbook (the replaced Lambda's ``loader.handler`` and ``bulk_loader.handler`` in
 3. Serialization failures (40001) and other transient errors retry the whole transaction with
    capped exponential backoff and full jitter (``core/retry.py``); any other error fails the
    step at once (``run_policy.step_failure_policy``), naming the S3 key or the table.
+
+The run log shows the files and bytes staged of the manifest's totals (with rate and ETA), then
+the rows merged.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import dagster as dg
 import psycopg
 from psycopg import sql
 
+from etl_platform.components.progress import HasLog, StepProgress
 from etl_platform.components.run_policy import step_failure_policy
 from etl_platform.core import s3_layout
 from etl_platform.core.microbatch import DayPattern, Manifest, ManifestFile
@@ -124,6 +128,7 @@ def _table_columns(target: LoadTarget, warehouse: WarehouseResource, conn: Any) 
 
 
 def _stage_files(
+    context: HasLog,
     target: LoadTarget,
     warehouse: WarehouseResource,
     store: ObjectStoreResource,
@@ -135,6 +140,9 @@ def _stage_files(
     """COPY every file into the stage, in manifest order; returns the rows read."""
     dialect = warehouse.sql_dialect
     rows = 0
+    what = f"staging of {manifest_uri} for {target.label}"
+    files = StepProgress(context, what, "files", len(manifest.files))
+    staged = StepProgress(context, what, "bytes", manifest.total_bytes)
     for ordinal, f in enumerate(manifest.files):
         try:
             rows += warehouse.load_csv_objects(
@@ -144,6 +152,10 @@ def _stage_files(
                 conn.execute(wml.number_stage_file(dialect, ordinal))
         except Exception as exc:
             raise FileLoadError(f"COPY of {f.url} into {target.label} failed: {exc}") from exc
+        staged.tick(f.size or 0)
+        files.tick()
+    files.done()
+    staged.done()
     return rows
 
 
@@ -179,6 +191,7 @@ def _execute_together(cur: Any, statements: list[sql.Composed]) -> None:
 
 
 def _load_once(
+    context: HasLog,
     target: LoadTarget,
     warehouse: WarehouseResource,
     store: ObjectStoreResource,
@@ -195,10 +208,14 @@ def _load_once(
                 columns = _table_columns(target, warehouse, conn)
                 _execute_together(cur, wml.create_stage(dialect, target.schema, target.table))
             rows_read = _stage_files(
-                target, warehouse, store, conn, columns, manifest, manifest_uri
+                context, target, warehouse, store, conn, columns, manifest, manifest_uri
             )
+            what = f"merge of {manifest_uri} into {target.label}"
+            merged = StepProgress(context, what, "rows written")
             with conn.cursor() as cur:
                 counts = _merge(target, dialect, cur, columns)
+            merged.tick(max(counts.get("insert", 0), 0))
+            merged.done()
     result.rows_read, result.counts = int(rows_read), counts
 
 
@@ -223,7 +240,7 @@ def _latency_seconds(manifest: Manifest, committed: datetime) -> dict[str, float
 
 
 def load_manifest(
-    log: Any,
+    context: HasLog,
     target: LoadTarget,
     warehouse: WarehouseResource,
     store: ObjectStoreResource,
@@ -244,13 +261,13 @@ def load_manifest(
     started = time.monotonic()
 
     def on_retry(attempt: int, delay: float, exc: BaseException) -> None:
-        log.warning(
+        context.log.warning(
             f"load of {manifest_uri} into {target.label}: attempt {attempt} failed "
             f"({type(exc).__name__}: {exc}); retrying in {delay:.2f}s"
         )
 
     target.retry.call(
-        lambda: _load_once(target, warehouse, store, manifest, manifest_uri, result),
+        lambda: _load_once(context, target, warehouse, store, manifest, manifest_uri, result),
         what=f"load of {manifest_uri} into {target.label}",
         on_retry=on_retry,
     )
@@ -281,14 +298,14 @@ def _load_one_day(
     if manifest is not None and manifest_uri is not None:
         return {
             "kind": "micro-batch",
-            **load_manifest(context.log, target, warehouse, store, manifest, manifest_uri),
+            **load_manifest(context, target, warehouse, store, manifest, manifest_uri),
         }
     chosen = day_manifest(target, store, day)
     if chosen is None:
         context.log.info(f"bulk load of {target.label}: no files for {day}")
         return {"kind": "bulk", "files": 0}
     uri = write_manifest(target, store, chosen)
-    return {"kind": "bulk", **load_manifest(context.log, target, warehouse, store, chosen, uri)}
+    return {"kind": "bulk", **load_manifest(context, target, warehouse, store, chosen, uri)}
 
 
 def load_days(

@@ -187,7 +187,9 @@ class PostgresDumpPipeline(dg.Component, dg.Model, dg.Resolvable):
         ) -> dg.MaterializeResult:
             """A pg_dump of the source in the extract bucket: one gzip file per table. Holds
             PII; deleted once its clean dump is verified unless kept by keep_raw_dumps_days."""
-            return materialize_raw_dump(self.dump_settings(), s3, pg_tools, context.partition_key)
+            return materialize_raw_dump(
+                self.dump_settings(), s3, pg_tools, context.partition_key, context
+            )
 
         @dg.asset(
             key=clean_key,
@@ -207,7 +209,7 @@ class PostgresDumpPipeline(dg.Component, dg.Model, dg.Resolvable):
                 s3,
                 pg_tools,
                 context.partition_key,
-                context.log.info,
+                context,
             )
 
         @dg.asset(
@@ -222,7 +224,9 @@ class PostgresDumpPipeline(dg.Component, dg.Model, dg.Resolvable):
         ) -> dg.MaterializeResult:
             """The target database as of this dump, scrubbed: swapped in whole after its row
             counts and foreign keys are verified (the previous version kept for a rollback)."""
-            return materialize_target(self.restore_settings(), s3, pg_tools, context.partition_key)
+            return materialize_target(
+                self.restore_settings(), s3, pg_tools, context.partition_key, context
+            )
 
         return [raw_dump, clean_dump, target]
 

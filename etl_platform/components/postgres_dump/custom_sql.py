@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import tempfile
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -22,10 +22,17 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from etl_platform.core.scrub.layout import MANIFEST
 from etl_platform.resources import ObjectStoreResource, PgToolsResource
 
-from .dump_objects import DumpLocation, delete_dump, download_files, upload_archive
+from ..progress import QUIET, HasLog
+from .dump_objects import (
+    DumpLocation,
+    archive_files,
+    delete_dump,
+    download_files,
+    upload_archive,
+)
+from .pg_archive import dump_archive, restore_archive
 
 
 class CustomSqlError(RuntimeError):
@@ -75,18 +82,18 @@ def apply_custom_sql(
     pg_tools: PgToolsResource,
     clean: DumpLocation,
     sse: dict[str, str],
-    log: Callable[[str], None] = lambda _: None,
+    context: HasLog = QUIET,
 ) -> None:
     """Replace the clean archive at ``clean`` by its dump after ``statements`` ran on it."""
     with tempfile.TemporaryDirectory(prefix="scrub_sql_") as tmp:
         first, second = Path(tmp) / "clean", Path(tmp) / "after_sql"
         first.mkdir()
-        names = [o["Key"][len(clean.root) :] for o in store.list_objects(clean.bucket, clean.root)]
-        download_files(store, clean, [n for n in names if n != MANIFEST], first)
+        files = archive_files(store, clean)
+        download_files(store, clean, sorted(files), first, context, sum(files.values()))
         with scratch_database(scratch_dsn_env) as dsn:
-            log(f"custom SQL: {len(statements)} steps in a scratch database")
-            pg_tools.restore_directory(dsn, first)
+            context.log.info(f"custom SQL: {len(statements)} steps in a scratch database")
+            restore_archive(pg_tools, dsn, first, "the scratch database", context=context)
             run_statements(dsn, statements)
-            pg_tools.dump_directory(dsn, second)
+            dump_archive(pg_tools, dsn, second, "the scratch database", context=context)
         delete_dump(store, clean)
-        upload_archive(store, second, clean, sse)
+        upload_archive(store, second, clean, sse, context)

@@ -3,7 +3,8 @@
 ``pg_dump -Fd`` writes one gzip data file per table and ``toc.dat``; the files go to
 ``s3://EXTRACT/PREFIX/DUMP_KEY/`` in parallel, then ``manifest.json`` (written last) announces
 the complete dump. The archive passes through a private temporary directory (pg_dump's
-directory format cannot write to a pipe), removed when the step ends, success or not.
+directory format cannot write to a pipe), removed when the step ends, success or not. The run
+log shows the bytes pg_dump has written, then the bytes uploaded of the archive's total.
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ from etl_platform.components.run_policy import step_failure_policy
 from etl_platform.core.scrub.archive import parse_toc_list
 from etl_platform.resources import ObjectStoreResource, PgToolsResource
 
+from ..progress import QUIET, HasLog
 from .dump_objects import DumpLocation, encryption_args, put_manifest, upload_archive
+from .pg_archive import dump_archive
 
 
 class DumpError(RuntimeError):
@@ -48,6 +51,7 @@ def take_dump(
     store: ObjectStoreResource,
     pg_tools: PgToolsResource,
     dump_key: str,
+    context: HasLog = QUIET,
 ) -> dict[str, Any]:
     """Dump the source into ``dump_key``; returns the raw manifest (stored with the dump)."""
     dsn = os.environ.get(settings.source_dsn_env)
@@ -60,10 +64,10 @@ def take_dump(
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="pg_dump_") as tmp:
         directory = Path(tmp) / "archive"
-        pg_tools.dump_directory(dsn, directory, jobs=settings.jobs)
+        dump_archive(pg_tools, dsn, directory, dump_key, jobs=settings.jobs, context=context)
         dumped = time.monotonic()
         listing = pg_tools.archive_listing(directory)
-        files = upload_archive(store, directory, where, sse)
+        files = upload_archive(store, directory, where, sse, context)
     uploaded = time.monotonic()
     tables = [e.rest for e in parse_toc_list(listing) if e.description == "TABLE DATA"]
     manifest = {
@@ -87,9 +91,10 @@ def materialize_raw_dump(
     store: ObjectStoreResource,
     pg_tools: PgToolsResource,
     dump_key: str,
+    context: HasLog = QUIET,
 ) -> dg.MaterializeResult:
     """The step of ``["s3", I, "raw_dump"]``: a new dump under the partition's key."""
-    manifest = take_dump(settings, store, pg_tools, dump_key)
+    manifest = take_dump(settings, store, pg_tools, dump_key, context)
     seconds = manifest["dump_seconds"] + manifest["upload_seconds"]
     return dg.MaterializeResult(
         metadata={

@@ -1,10 +1,12 @@
 """The S3 objects of a dump archive: upload a local archive directory (manifest last), read a
 manifest, download an archive, copy unchanged table files server-side, delete a dump. Every
-object written requests server-side encryption."""
+object written requests server-side encryption. Uploads and downloads log their bytes of the
+archive's total to the run log (:class:`StepProgress`)."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +15,8 @@ from typing import Any
 from etl_platform.core.s3_layout import s3_uri
 from etl_platform.core.scrub.layout import MANIFEST, dump_object_key, dump_root
 from etl_platform.resources import AwsAddress, ObjectStoreResource, naming_aws_settings
+
+from ..progress import QUIET, HasLog, StepProgress
 
 UPLOAD_THREADS = 4
 
@@ -47,18 +51,44 @@ def encryption_args(kms_key_id: str | None) -> dict[str, str]:
 
 
 def upload_file(
-    store: ObjectStoreResource, path: Path, where: DumpLocation, key: str, sse: dict
+    store: ObjectStoreResource,
+    path: Path,
+    where: DumpLocation,
+    key: str,
+    sse: dict,
+    on_bytes: Callable[[int], None] | None = None,
 ) -> int:
     """By file name: s3transfer reads each part from disk as it sends it (a file object's
-    parts are buffered in memory instead)."""
+    parts are buffered in memory instead). ``on_bytes`` is the transfer's progress callback."""
     address = AwsAddress(where.setting, where.bucket)
     with naming_aws_settings(
         f"s3 upload to {s3_uri(where.bucket, key)}", store.endpoint_url, address
     ):
         store.client().upload_file(
-            str(path), where.bucket, key, ExtraArgs=dict(sse), Config=store._transfer_config()
+            str(path),
+            where.bucket,
+            key,
+            ExtraArgs=dict(sse),
+            Config=store._transfer_config(),
+            Callback=on_bytes,
         )
     return path.stat().st_size
+
+
+def archive_bytes(directory: Path) -> int:
+    """Bytes of the files in ``directory`` so far (0 before it exists): what a running pg_dump
+    has written."""
+    total = 0
+    try:
+        entries = list(directory.iterdir())
+    except FileNotFoundError:
+        return 0
+    for entry in entries:
+        try:
+            total += entry.stat().st_size
+        except FileNotFoundError:
+            continue
+    return total
 
 
 def put_manifest(
@@ -74,14 +104,25 @@ def put_manifest(
 
 
 def upload_archive(
-    store: ObjectStoreResource, directory: Path, where: DumpLocation, sse: dict
+    store: ObjectStoreResource,
+    directory: Path,
+    where: DumpLocation,
+    sse: dict,
+    context: HasLog = QUIET,
 ) -> dict[str, int]:
     """Every file of the archive directory in parallel; returns ``{name: bytes}``. The caller
     writes the manifest after this returns (its creation announces the dump)."""
     files = sorted(p for p in directory.iterdir() if p.is_file())
+    total = sum(p.stat().st_size for p in files)
+    sent = StepProgress(context, f"upload of {len(files)} files to {where.uri}", "bytes", total)
+
+    def one(path: Path) -> int:
+        return upload_file(store, path, where, where.key(path.name), sse, sent.transferred)
+
     with ThreadPoolExecutor(UPLOAD_THREADS) as pool:
-        sizes = pool.map(lambda p: upload_file(store, p, where, where.key(p.name), sse), files)
-        return dict(zip((p.name for p in files), sizes, strict=True))
+        sizes = dict(zip((p.name for p in files), pool.map(one, files), strict=True))
+    sent.done()
+    return sizes
 
 
 def read_manifest(store: ObjectStoreResource, where: DumpLocation) -> dict[str, Any] | None:
@@ -89,10 +130,25 @@ def read_manifest(store: ObjectStoreResource, where: DumpLocation) -> dict[str, 
     return None if body is None else json.loads(body)
 
 
+def archive_files(store: ObjectStoreResource, where: DumpLocation) -> dict[str, int]:
+    """The archive's files but its manifest, ``{name: bytes}``."""
+    listed = store.list_objects(where.bucket, where.root, setting=where.setting)
+    files = {o["Key"][len(where.root) :]: int(o["Size"]) for o in listed}
+    files.pop(MANIFEST, None)
+    return files
+
+
 def download_files(
-    store: ObjectStoreResource, where: DumpLocation, names: list[str], directory: Path
+    store: ObjectStoreResource,
+    where: DumpLocation,
+    names: list[str],
+    directory: Path,
+    context: HasLog = QUIET,
+    total_bytes: int | None = None,
 ) -> int:
     """Download the named files of the archive into ``directory``; returns bytes."""
+    what = f"download of {len(names)} files from {where.uri}"
+    received = StepProgress(context, what, "bytes", total_bytes)
 
     def one(name: str) -> int:
         target = directory / name
@@ -100,12 +156,18 @@ def download_files(
         uri = s3_uri(where.bucket, where.key(name))
         with naming_aws_settings(f"s3 download {uri}", store.endpoint_url, address):
             store.client().download_file(
-                where.bucket, where.key(name), str(target), Config=store._transfer_config()
+                where.bucket,
+                where.key(name),
+                str(target),
+                Config=store._transfer_config(),
+                Callback=received.transferred,
             )
         return target.stat().st_size
 
     with ThreadPoolExecutor(UPLOAD_THREADS) as pool:
-        return sum(pool.map(one, names))
+        nbytes = sum(pool.map(one, names))
+    received.done()
+    return nbytes
 
 
 def copy_object(

@@ -10,6 +10,9 @@ version stays for one rollback (:func:`rollback_restore`). A killed run leaves t
 was; the next run drops the leftover ``__next``.
 
 ``single_transaction``: ``pg_restore --clean --single-transaction`` into the target itself.
+
+The run log shows the bytes downloaded of the clean dump's total, the tables restored of the
+archive's, and the tables verified.
 """
 
 from __future__ import annotations
@@ -27,10 +30,11 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from etl_platform.components.run_policy import step_failure_policy
-from etl_platform.core.scrub.layout import MANIFEST
 from etl_platform.resources import ObjectStoreResource, PgToolsResource
 
-from .dump_objects import DumpLocation, download_files, read_manifest
+from ..progress import QUIET, HasLog, StepProgress
+from .dump_objects import DumpLocation, archive_files, download_files, read_manifest
+from .pg_archive import restore_archive
 
 NEXT_SUFFIX = "__next"
 PREVIOUS_SUFFIX = "__previous"
@@ -98,9 +102,11 @@ def _drop(conn: psycopg.Connection, name: str) -> None:
     conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
-def verify_restored(dsn: str, manifest: dict[str, Any]) -> dict[str, int]:
+def verify_restored(dsn: str, manifest: dict[str, Any], context: HasLog = QUIET) -> dict[str, int]:
     """Rows per table equal the clean manifest's; every foreign key is validated."""
     counts: dict[str, int] = {}
+    name = conninfo_to_dict(dsn).get("dbname")
+    checked = StepProgress(context, f"verification of {name}", "tables", len(manifest["tables"]))
     with psycopg.connect(dsn, connect_timeout=10) as conn:
         for table, info in manifest["tables"].items():
             schema, _, name = table.partition(".")
@@ -110,12 +116,14 @@ def verify_restored(dsn: str, manifest: dict[str, Any]) -> dict[str, int]:
                 raise RestoreError(
                     f"restored {table} has {counts[table]} rows, the clean dump {info['rows']}"
                 )
+            checked.tick()
         unvalidated = conn.execute(
             "SELECT conrelid::regclass::text, conname FROM pg_constraint "
             "WHERE contype = 'f' AND NOT convalidated"
         ).fetchall()
     if unvalidated:
         raise RestoreError(f"foreign keys not validated after restore: {unvalidated}")
+    checked.done()
     return counts
 
 
@@ -169,11 +177,36 @@ def rollback_restore(settings: RestoreSettings) -> None:
             conn.execute(_rename(db.next, db.previous))
 
 
+def _restore_and_verify(
+    settings: RestoreSettings,
+    db: TargetDatabases,
+    pg_tools: PgToolsResource,
+    directory: Path,
+    manifest: dict[str, Any],
+    context: HasLog,
+) -> dict[str, int]:
+    """pg_restore the downloaded archive (into ``__next``, or the target in one transaction)
+    and verify it; returns rows per table."""
+    what = f"{manifest.get('clean_uri', directory.name)} into {db.name}"
+    if settings.restore_mode == "single_transaction":
+        restore_archive(pg_tools, db.dsn, directory, what, single_transaction=True, context=context)
+        return verify_restored(db.dsn, manifest, context)
+    with _admin(db) as conn:
+        _drop(conn, db.next)  # a killed run's leftover
+        conn.execute(
+            sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(db.next))
+        )
+    next_dsn = db.dsn_for(db.next)
+    restore_archive(pg_tools, next_dsn, directory, what, jobs=settings.jobs, context=context)
+    return verify_restored(next_dsn, manifest, context)
+
+
 def restore_dump(
     settings: RestoreSettings,
     store: ObjectStoreResource,
     pg_tools: PgToolsResource,
     dump_key: str,
+    context: HasLog = QUIET,
 ) -> dict[str, Any]:
     """Restore the verified clean dump ``dump_key`` into the target; returns the report."""
     db = target_databases(settings)
@@ -184,20 +217,12 @@ def restore_dump(
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="pg_restore_") as tmp:
         directory = Path(tmp)
-        names = [o["Key"][len(clean.root) :] for o in store.list_objects(clean.bucket, clean.root)]
-        nbytes = download_files(store, clean, [n for n in names if n != MANIFEST], directory)
+        files = archive_files(store, clean)
+        nbytes = download_files(
+            store, clean, sorted(files), directory, context, sum(files.values())
+        )
         downloaded = time.monotonic()
-        if settings.restore_mode == "single_transaction":
-            pg_tools.restore_directory(db.dsn, directory, single_transaction=True)
-            counts = verify_restored(db.dsn, manifest)
-        else:
-            with _admin(db) as conn:
-                _drop(conn, db.next)  # a killed run's leftover
-                conn.execute(
-                    sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(db.next))
-                )
-            pg_tools.restore_directory(db.dsn_for(db.next), directory, jobs=settings.jobs)
-            counts = verify_restored(db.dsn_for(db.next), manifest)
+        counts = _restore_and_verify(settings, db, pg_tools, directory, manifest, context)
     restored = time.monotonic()
     if settings.restore_mode != "single_transaction":
         swap_in(db, settings.disconnect_timeout_s)
@@ -219,9 +244,10 @@ def materialize_target(
     store: ObjectStoreResource,
     pg_tools: PgToolsResource,
     dump_key: str,
+    context: HasLog = QUIET,
 ) -> dg.MaterializeResult:
     """The step of ``["postgres", I, "target"]``: the target restored from the clean dump."""
-    report = restore_dump(settings, store, pg_tools, dump_key)
+    report = restore_dump(settings, store, pg_tools, dump_key, context)
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": sum(report["rows"].values()),

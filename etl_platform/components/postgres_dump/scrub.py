@@ -11,6 +11,9 @@
 4. Any residual hit deletes the clean objects and fails the run.
 5. Write the clean manifest (rows per table, residual results): it marks the clean dump as
    verified. Delete the raw dump unless ``keep_raw_dumps_days`` keeps it.
+
+The run log shows the compressed bytes of data files scrubbed of the archive's total (from the
+raw manifest's file sizes), overall and per table, and the tables done.
 """
 
 from __future__ import annotations
@@ -19,7 +22,6 @@ import os
 import secrets
 import tempfile
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -44,9 +46,11 @@ from etl_platform.core.scrub.fingerprints import FingerprintSample
 from etl_platform.core.scrub.layout import TOC
 from etl_platform.resources import ObjectStoreResource, PgToolsResource
 
+from ..progress import QUIET, HasLog
 from .custom_sql import apply_custom_sql
 from .dump_objects import (
     DumpLocation,
+    archive_files,
     copy_object,
     delete_dump,
     encryption_args,
@@ -55,6 +59,7 @@ from .dump_objects import (
 )
 from .table_scrub import (
     EMPTY_TABLE_DATA,
+    ScrubProgress,
     ScrubWorkers,
     TableOutcome,
     TableStream,
@@ -121,7 +126,7 @@ def scrub_dump(
     store: ObjectStoreResource,
     pg_tools: PgToolsResource,
     dump_key: str,
-    log: Callable[[str], None] = lambda _: None,
+    context: HasLog = QUIET,
 ) -> dict[str, Any]:
     """Scrub ``dump_key`` from the extract bucket into the load bucket; returns the report
     (also stored as the clean manifest)."""
@@ -133,20 +138,25 @@ def scrub_dump(
         raise ScrubError(f"dump {raw.uri} has no manifest: it is incomplete or was pruned")
     plan = plan_scrub(rules, read_archive_tables(store, pg_tools, raw))
     hmac_key = _hmac_key(settings, plan)
-    log(f"dump {dump_key}: {len(plan.tables)} tables covered; writing {clean.uri}")
+    context.log.info(f"dump {dump_key}: {len(plan.tables)} tables covered; writing {clean.uri}")
     delete_dump(store, clean)  # whatever a failed earlier try left behind
     sse = encryption_args(settings.kms_key_id)
     scrub_started = time.monotonic()
     seed = secrets.randbelow(2**32)
+    progress = ScrubProgress(
+        context, f"scrub of {dump_key}", raw_manifest.get("files", {}), _data_files(plan)
+    )
     try:
-        outcomes, sample = _scrub_tables(settings, plan, store, raw, clean, sse, hmac_key, seed)
+        outcomes, sample = _scrub_tables(
+            settings, plan, store, raw, clean, sse, hmac_key, seed, progress
+        )
         scrub_seconds = time.monotonic() - scrub_started
         if rules.custom_sql:
             apply_custom_sql(
-                rules.custom_sql, settings.scratch_dsn_env, store, pg_tools, clean, sse, log
+                rules.custom_sql, settings.scratch_dsn_env, store, pg_tools, clean, sse, context
             )
             plan, outcomes = _rescan(
-                settings, rules, store, pg_tools, clean, sample, outcomes, seed
+                settings, rules, store, pg_tools, clean, sample, outcomes, seed, context
             )
         report = _verify(plan, outcomes, sample, clean.uri)
     except BaseException:
@@ -181,6 +191,7 @@ def _scrub_tables(
     sse: dict[str, str],
     hmac_key: bytes,
     seed: int,
+    progress: ScrubProgress,
 ) -> tuple[dict[str, TableOutcome], FingerprintSample]:
     """Every table's data file, largest work first: scrubbed tables are rewritten through the
     workers; kept tables are copied server-side (and scanned when they have text columns);
@@ -199,11 +210,16 @@ def _scrub_tables(
         ]
         for index, table_plan in enumerate(plan.tables):
             table, name = table_plan.table.qualified, table_plan.table.data_file
+            on_read = progress.table(table, name)
             if table_plan.truncate:
-                outcome = TableOutcome(table, count_rows(client, raw.bucket, raw.key(name)))
+                outcome = TableOutcome(
+                    table, count_rows(client, raw.bucket, raw.key(name), on_read)
+                )
                 client.put_object(Bucket=clean.bucket, Key=clean.key(name), Body=EMPTY_GZIP, **sse)
             elif table_plan.copies_unchanged and not specs[index].checked:
-                outcome = TableOutcome(table, count_rows(client, raw.bucket, raw.key(name)))
+                outcome = TableOutcome(
+                    table, count_rows(client, raw.bucket, raw.key(name), on_read)
+                )
                 outcome.rows = outcome.rows_before
             else:
                 writes = not table_plan.copies_unchanged
@@ -216,10 +232,12 @@ def _scrub_tables(
                     clean.key(name) if writes else None,
                     sse,
                 )
-                outcome = stream_table(client, pool, stream, sample)
+                outcome = stream_table(client, pool, stream, sample, on_read=on_read)
             outcomes[table] = outcome
+            progress.table_done()
         for copy in copies:
             copy.result()
+    progress.done()
     return outcomes, sample
 
 
@@ -232,10 +250,13 @@ def _rescan(
     sample: FingerprintSample,
     before: dict[str, TableOutcome],
     seed: int,
+    context: HasLog = QUIET,
 ) -> tuple[ScrubPlan, dict[str, TableOutcome]]:
     """After custom SQL replaced the clean archive: its columns must still be covered by the
     rules, and its kept text is scanned again against the originals of the first pass."""
     plan = plan_scrub(rules, read_archive_tables(store, pg_tools, clean))
+    what = f"residual scan after custom SQL of {clean.dump_key}"
+    progress = ScrubProgress(context, what, archive_files(store, clean), _data_files(plan))
     sample.clear_checked()
     client = store.client()
     specs = [ChunkSpec.from_plan(p, scan_only=True) for p in plan.tables]
@@ -243,15 +264,22 @@ def _rescan(
     with ScrubWorkers(settings.workers, specs, b"", seed) as pool:
         for index, table_plan in enumerate(plan.tables):
             table, key = table_plan.table.qualified, clean.key(table_plan.table.data_file)
+            on_read = progress.table(table, table_plan.table.data_file)
             if specs[index].checked:
                 stream = TableStream(index, table, clean.bucket, key)
-                outcome = stream_table(client, pool, stream, sample)
+                outcome = stream_table(client, pool, stream, sample, on_read=on_read)
             else:
-                outcome = TableOutcome(table, count_rows(client, clean.bucket, key))
+                outcome = TableOutcome(table, count_rows(client, clean.bucket, key, on_read))
             outcome.rows = outcome.rows_before
             outcome.rows_before = before[table].rows_before if table in before else outcome.rows
             outcomes[table] = outcome
+            progress.table_done()
+    progress.done()
     return plan, outcomes
+
+
+def _data_files(plan: ScrubPlan) -> list[str]:
+    return [p.table.data_file for p in plan.tables]
 
 
 def _rate(nbytes: int, seconds: float) -> float:
@@ -293,10 +321,10 @@ def materialize_clean_dump(
     store: ObjectStoreResource,
     pg_tools: PgToolsResource,
     dump_key: str,
-    log: Callable[[str], None] = lambda _: None,
+    context: HasLog = QUIET,
 ) -> dg.MaterializeResult:
     """The step of ``["s3", I, "clean_dump"]``: the scrubbed, verified dump in the load bucket."""
-    report = scrub_dump(settings, rules, store, pg_tools, dump_key, log)
+    report = scrub_dump(settings, rules, store, pg_tools, dump_key, context)
     tables = report["tables"]
     return dg.MaterializeResult(
         metadata={

@@ -5,6 +5,9 @@ chunks in flight (``2 × workers``) and the parts being uploaded, not by the tab
 
 A table that is copied unchanged (every column kept) is only scanned: its chunks go to the
 workers for the residual scan and nothing is written (the step copies the file server-side).
+
+Progress is counted here, in the step's process, as the compressed bytes of each data file
+read from S3 (:class:`ScrubProgress`): the workers never log.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from etl_platform.core.scrub.chunks import ChunkResult, ChunkSpec
 from etl_platform.core.scrub.copy_text import RowChunks
 from etl_platform.core.scrub.fingerprints import FingerprintSample
 
+from ..progress import HasLog, StepProgress
 from . import scrub_worker
 from .multipart import MultipartWriter
 
@@ -126,14 +130,22 @@ class TableOutcome:
     counts: ResidualCounts = field(default_factory=ResidualCounts)
 
 
-def gunzip_blocks(body: Any, read_size: int = READ_BYTES, out_size: int = BLOCK) -> Iterator[bytes]:
+def gunzip_blocks(
+    body: Any,
+    read_size: int = READ_BYTES,
+    out_size: int = BLOCK,
+    on_read: Callable[[int], Any] | None = None,
+) -> Iterator[bytes]:
     """Decompress a gzip stream (members concatenated are fine) in blocks of at most
-    ``out_size`` bytes, however well the data compresses."""
+    ``out_size`` bytes, however well the data compresses; ``on_read(n)`` after each read of
+    ``n`` compressed bytes."""
     inflater = isal_zlib.decompressobj(GZIP_WBITS)
     while True:
         chunk = body.read(read_size)
         if not chunk:
             break
+        if on_read is not None:
+            on_read(len(chunk))
         while chunk:
             out = inflater.decompress(chunk, out_size)
             if out:
@@ -166,9 +178,11 @@ def stream_table(
     job: TableStream,
     sample: FingerprintSample,
     part_mb: int = 5,
+    on_read: Callable[[int], Any] | None = None,
 ) -> TableOutcome:
     """Read, scrub (or scan) and write one table's data file; the residual fingerprints go to
-    ``sample``, pattern and identity counts to the outcome."""
+    ``sample``, pattern and identity counts to the outcome. ``on_read`` counts the compressed
+    bytes read."""
     started = time.monotonic()
     outcome = TableOutcome(job.table)
     rewrite = job.clean_key is not None
@@ -179,7 +193,8 @@ def stream_table(
         else None
     )
     try:
-        tail = _pump(body, workers, job, outcome, sample, writer.write if writer else None)
+        blocks = gunzip_blocks(body, on_read=on_read)
+        tail = _pump(blocks, workers, job, outcome, sample, writer.write if writer else None)
         if writer:
             writer.write(isal_zlib.compress(tail or EMPTY_TABLE_DATA, 1, wbits=GZIP_WBITS))
             outcome.clean_bytes = writer.close()
@@ -193,7 +208,7 @@ def stream_table(
 
 
 def _pump(
-    body: Any,
+    blocks: Iterator[bytes],
     workers: ScrubWorkers,
     job: TableStream,
     outcome: TableOutcome,
@@ -210,7 +225,7 @@ def _pump(
         if write and result.gzip:
             write(result.gzip)
 
-    for block in gunzip_blocks(body):
+    for block in blocks:
         for rows in chunks.feed(block):
             while len(pending) >= 2 * workers.count:
                 take()
@@ -234,11 +249,45 @@ def _merge(result: ChunkResult, outcome: TableOutcome, sample: FingerprintSample
         sample.add_checked(column, data)
 
 
-def count_rows(client: Any, bucket: str, key: str) -> int:
+def count_rows(
+    client: Any, bucket: str, key: str, on_read: Callable[[int], Any] | None = None
+) -> int:
     """Rows of a data file without scrubbing it (a truncated table's count before)."""
     chunks = RowChunks(CHUNK_BYTES)
     rows = 0
     body = client.get_object(Bucket=bucket, Key=key)["Body"]
-    for block in gunzip_blocks(body):
+    for block in gunzip_blocks(body, on_read=on_read):
         rows += sum(c.count(b"\n") for c in chunks.feed(block))
     return rows + chunks.finish().count(b"\n")
+
+
+class ScrubProgress:
+    """The scrub's progress in the run log: compressed bytes of the data files read, of their
+    total (``sizes``: the archive's file sizes, from its manifest or listing), overall and per
+    table, and tables done of the total."""
+
+    def __init__(self, context: HasLog, what: str, sizes: dict[str, int], files: list[str]):
+        self.context, self.what, self.sizes = context, what, sizes
+        known = all(name in sizes for name in files)
+        total = sum(sizes[name] for name in files) if known else None
+        self.bytes = StepProgress(context, what, "bytes", total)
+        self.tables = StepProgress(context, what, "tables", len(files))
+
+    def table(self, table: str, data_file: str) -> Callable[[int], None]:
+        """The ``on_read`` of one table's data file."""
+        reporter = StepProgress(
+            self.context, f"{self.what}, table {table}", "bytes", self.sizes.get(data_file)
+        )
+
+        def on_read(n: int) -> None:
+            reporter.tick(n)
+            self.bytes.tick(n)
+
+        return on_read
+
+    def table_done(self) -> None:
+        self.tables.tick()
+
+    def done(self) -> None:
+        self.bytes.done()
+        self.tables.done()

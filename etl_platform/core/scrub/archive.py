@@ -127,3 +127,34 @@ def dump_tables(listing: str, data_script: str, schema_script: str = "") -> list
             raise ArchiveError(f"TOC entry {entry.dump_id} ({entry.rest}) is not {qualified}")
         tables.append(DumpTable(qualified, entry.dump_id, columns, types.get(qualified, {})))
     return tables
+
+
+_DATA_STARTED = re.compile(r'^pg_restore: processing data for table "')
+_DATA_FINISHED = re.compile(r"^pg_restore: finished item \d+ TABLE DATA ")
+_PARALLEL = re.compile(r"^pg_restore: (?:entering main parallel loop|launching item )")
+
+
+@dataclass
+class RestoredTables:
+    """How many tables' data ``pg_restore --verbose`` has finished loading, from its stderr
+    lines. A parallel restore (``--jobs``) says ``finished item N TABLE DATA``; a serial one
+    only says when a table's data starts, so a table counts as done when the next one starts
+    (the last when pg_restore exits)."""
+
+    started: int = 0
+    finished: int = 0
+    parallel: bool = False
+
+    def feed(self, line: str) -> int:
+        """Take one stderr line; returns the tables done so far."""
+        if _PARALLEL.match(line):
+            self.parallel = True
+        elif _DATA_STARTED.match(line):
+            self.started += 1
+        elif _DATA_FINISHED.match(line):
+            self.finished += 1
+        return self.done
+
+    @property
+    def done(self) -> int:
+        return self.finished if self.parallel else max(self.started - 1, 0)
