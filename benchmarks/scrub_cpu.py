@@ -54,7 +54,7 @@ def copy_text(table: str, rows: int) -> bytes:
 
 def spec_of(table: str) -> ChunkSpec:
     dump_table = DumpTable(
-        f"public.{table}", 1, COLUMNS[table], dict(zip(COLUMNS[table], TYPES[table]))
+        f"public.{table}", 1, COLUMNS[table], dict(zip(COLUMNS[table], TYPES[table], strict=True))
     )
     plan = plan_scrub(parse_rules(RULES), [dump_table])
     return ChunkSpec.from_plan(plan.tables[0])
