@@ -92,6 +92,7 @@ class TreeRss:
         self.peak_total = self.peak_driver = self.peak_workers = self.peak_pss = 0.0
         self.phase, self.phase_peak = "setup", 0.0
         self.phases: dict[str, float] = {}
+        self.process_peaks: dict[str, dict[str, float]] = {}  # phase → process → peak RSS
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -137,6 +138,9 @@ class TreeRss:
             self.peak_workers = max(self.peak_workers, workers)
             self.peak_total = max(self.peak_total, driver + workers)
             self.phase_peak = max(self.phase_peak, driver + workers)
+            peaks = self.process_peaks.setdefault(self.phase, {})
+            for name, mb in (("driver", driver), *((f"worker {p}", self._rss_mb(p)) for p in pids)):
+                peaks[name] = max(peaks.get(name, 0.0), mb)
 
     def mark(self, phase: str) -> None:
         """Start a new phase; the peak of the one before is kept under its name."""
@@ -200,15 +204,17 @@ def main() -> None:
         results["a_no_scrub_s"] = time.monotonic() - started
         results["a_stage_restore_s"] = results["a_no_scrub_s"] - results["a_stage_dump_s"]
 
-        rss.mark("b")
+        rss.mark("b_dump")
         started = time.monotonic()  # (b)
         take_dump(dump, store, pg_tools, "b")
         results["b_stage_dump_s"] = time.monotonic() - started
+        rss.mark("b_scrub")
         scrub = ScrubSettings(
             "bench-x", "dumps", "bench-l", "clean", "BENCH_SCRUB_KEY", workers=args.workers
         )
         report = scrub_dump(scrub, parse_rules(RULES), store, pg_tools, "b")
         results["b_stage_scrub_step_s"] = report["seconds"]
+        rss.mark("b_restore")
         fresh_db(admin, "bench_b")
         os.environ["BENCH_TARGET_DSN"] = state.dsn("bench_b")
         restored = restore_dump(
@@ -255,6 +261,8 @@ def main() -> None:
             peak_rss_mb_self_getrusage=usage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         )
         print(json.dumps({k: round(v, 3) for k, v in results.items()}, indent=1))
+        peaks = {ph: {k: round(v) for k, v in p.items()} for ph, p in rss.process_peaks.items()}
+        print(json.dumps({"peak_rss_mb_per_process": peaks}, indent=1))
     finally:
         stack.down()
         shutil.rmtree(root, ignore_errors=True)

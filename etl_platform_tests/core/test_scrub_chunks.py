@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from etl_platform.core.scrub import CopyDataRewriter, column_rewrite, encode_field
 from etl_platform.core.scrub.archive import DumpTable
-from etl_platform.core.scrub.chunks import ChunkScrubber, ChunkSpec, RowBlock
+from etl_platform.core.scrub.chunks import ChunkScrubber, ChunkSpec, RowBlock, tabs_per_row_are
 from etl_platform.core.scrub.copy_text import CopyFormatError, RowChunks
 from etl_platform.core.scrub.coverage import TablePlan
 from etl_platform.core.scrub.fingerprints import FingerprintSample
@@ -103,3 +103,10 @@ def test_fingerprint_sample_stays_bounded_and_exact_on_its_sample():
     summary = sample.summary()
     assert summary["sampled"] and summary["original_values_checked"] <= 1000
     assert summary["original_values_seen"] == 20_000
+
+
+@given(st.lists(st.text("a\t", max_size=8), max_size=20), st.integers(0, 4))
+def test_row_width_check_agrees_with_counting_each_line(lines, tabs):
+    rows = "".join(line + "\n" for line in lines).encode()
+    expected = all(line.count("\t") == tabs for line in lines)
+    assert tabs_per_row_are(rows, tabs) == expected

@@ -125,3 +125,48 @@ def test_residual_scan_fails_on_pii_in_a_kept_column(world):
     with pytest.raises(ScrubError, match=r"orders\.note \(email_pattern\): 1"):
         scrub_dump(world["scrub"], parse_rules(RULES), world["store"], world["pg_tools"], "d3")
     assert list(world["store"].list_objects(world["scrub"].load_bucket, "")) == []
+
+
+# HMAC-SHA256 from PostgreSQL's built-in sha256(): pgserver ships no pgcrypto, so this stands in
+# for ``hmac(value, key, 'sha256')`` (the key is zero-padded to the 64-byte block).
+HMAC_SQL = """
+CREATE FUNCTION test_hmac_sha256(msg bytea, key bytea) RETURNS bytea LANGUAGE plpgsql AS $$
+DECLARE
+    k bytea := key || decode(repeat('00', 64 - length(key)), 'hex');
+    inner_pad bytea := k;
+    outer_pad bytea := k;
+BEGIN
+    FOR n IN 0..63 LOOP
+        inner_pad := set_byte(inner_pad, n, get_byte(k, n) # 54);
+        outer_pad := set_byte(outer_pad, n, get_byte(k, n) # 92);
+    END LOOP;
+    RETURN sha256(outer_pad || sha256(inner_pad || msg));
+END $$
+"""
+
+
+def test_hashed_columns_equal_sql_hmac_of_the_source(world, stack_state):
+    """A data engineer holding the key can recompute ``hash`` in SQL: the target's hashed
+    columns equal HMAC-SHA256 of the source values (tier holds a tab, a backslash, newlines)."""
+    rules = {"tables": {**RULES["tables"]}}
+    columns = {**RULES["tables"]["customers"]["columns"]}
+    columns.update(full_name="hash", tier={"action": "hash", "length": 8})
+    rules["tables"]["customers"] = {"columns": columns}
+    take_dump(world["dump"], world["store"], world["pg_tools"], "d4")
+    scrub_dump(world["scrub"], parse_rules(rules), world["store"], world["pg_tools"], "d4")
+    name, target = _restore(world, "d4", stack_state)
+    try:
+        with psycopg.connect(world["source"]) as conn:
+            conn.execute(HMAC_SQL)
+            expected = conn.execute(
+                "SELECT id, encode(test_hmac_sha256(convert_to(full_name, 'UTF8'), %(k)s), 'hex'),"
+                " left(encode(test_hmac_sha256(convert_to(tier, 'UTF8'), %(k)s), 'hex'), 16)"
+                " FROM customers ORDER BY id",
+                {"k": HMAC_VALUE.encode()},
+            ).fetchall()
+        hashed = table_rows(target, "SELECT id, full_name, tier FROM customers ORDER BY id")
+        assert [(i, n[:32], t) for i, n, t in expected] == hashed
+        assert any("\t" in t for (t,) in table_rows(world["source"], "SELECT tier FROM customers"))
+    finally:
+        with psycopg.connect(stack_state.dsn("postgres"), autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))

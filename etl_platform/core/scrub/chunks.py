@@ -25,12 +25,12 @@ each result carries :data:`FINGERPRINT_PROBE`'s hash so the caller can check tha
 from __future__ import annotations
 
 import operator
-from array import array
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
-from itertools import compress, repeat
+from itertools import compress
 
+import numpy as np
 from isal import isal_zlib
 
 from .copy_text import NULL, CopyFormatError
@@ -46,6 +46,7 @@ CACHE_LIMIT = 32_768
 # about 2**-80: not counted per field).
 MAY_RETURN_INPUT = frozenset({"constant", "mask"})  # cached pseudonyms per column and process
 _NL = b"\n"
+_TAB = 9
 _SHORT = MIN_ORIGINAL_BYTES - 1
 
 
@@ -59,9 +60,21 @@ def long_values(values: set[bytes]) -> Iterable[bytes]:
     return compress(listed, map(_SHORT.__lt__, map(len, listed)))
 
 
-def fingerprints(values: Iterable[bytes]) -> bytes:
-    """The native int64 fingerprints of ``values`` (``array('q')`` bytes)."""
-    return array("q", map(hash, values)).tobytes()
+def fingerprints(values: Collection[bytes]) -> bytes:
+    """The native int64 fingerprints of ``values`` (int64 bytes)."""
+    return np.fromiter(map(hash, values), dtype=np.int64, count=len(values)).tobytes()
+
+
+def tabs_per_row_are(rows: bytes, tabs: int) -> bool:
+    """Whether every line of ``rows`` (whole lines) holds exactly ``tabs`` tabs (vectorized:
+    the running count of tabs at each newline must step by ``tabs``)."""
+    data = np.frombuffer(rows, dtype=np.uint8)
+    newlines = np.flatnonzero(data == _NL[0])
+    tab_positions = np.flatnonzero(data == _TAB)
+    if len(tab_positions) != tabs * len(newlines):
+        return False
+    before = np.searchsorted(tab_positions, newlines)
+    return bool((before == np.arange(tabs, tabs * len(newlines) + 1, tabs)).all()) if tabs else True
 
 
 @dataclass(frozen=True)
@@ -117,12 +130,9 @@ class RowBlock:
         if width == 1:
             self._parts = rows.split(_NL)[:-1]
             return
+        if not tabs_per_row_are(rows, width - 1):
+            raise CopyFormatError(f"{table}: rows do not all have {width} fields")
         self._parts = rows.split(b"\t")
-        if len(self._parts) != self.rows * (width - 1) + 1:
-            raise CopyFormatError(f"{table}: rows do not all have {width} fields")
-        boundaries = self._parts[width - 1 :: width - 1]
-        if not all(map(bytes.__contains__, boundaries, repeat(_NL))):
-            raise CopyFormatError(f"{table}: rows do not all have {width} fields")
         self._ends: list[bytes] | None = None
 
     def _edges(self) -> list[bytes]:
@@ -242,7 +252,7 @@ class ChunkScrubber:
             distinct = set(values)
             distinct.discard(NULL)
             result.fields_scanned += len(values) - values.count(NULL)
-            result.checked[name] = fingerprints(v for v in distinct if len(v) >= MIN_ORIGINAL_BYTES)
+            result.checked[name] = fingerprints(list(long_values(distinct)))
             if index in patterns:
                 for kind, count in pattern_hits(values, distinct).items():
                     result.hits[(name, kind)] += count

@@ -2,8 +2,10 @@
 by a tab, ``\\N`` for NULL, backslash escapes for backslash and control characters.
 
 A literal tab or newline byte is always a delimiter (data tabs and newlines are escaped), so a
-line splits with ``bytes.split`` and a field is rewritten without decoding the others. Equal
-values have equal escaped bytes, so keyed pseudonyms may be computed from the raw field.
+line splits with ``bytes.split`` and a field is rewritten without decoding the others. pg_dump
+writes one escaping per value, so equal values have equal escaped bytes: the ``fake_*``
+pseudonyms are computed from the raw field, ``hash`` from the unescaped value
+(:func:`unescape_field`).
 """
 
 from __future__ import annotations
@@ -45,8 +47,15 @@ def decode_field(raw: bytes) -> str | None:
     accepts: the letter escapes, octal ``\\NNN`` and hex ``\\xHH`` (bytes, then UTF-8)."""
     if raw == NULL:
         return None
+    return unescape_field(raw).decode()
+
+
+def unescape_field(raw: bytes) -> bytes:
+    """A non-NULL COPY text field → the value's bytes in the dump's encoding (what the
+    database stores: ``convert_to(value, 'UTF8')`` for a UTF-8 dump). A field without a
+    backslash is its own value."""
     if b"\\" not in raw:
-        return raw.decode()
+        return raw
     out = bytearray()
     i, n = 0, len(raw)
     while i < n:
@@ -74,7 +83,7 @@ def decode_field(raw: bytes) -> str | None:
         else:
             out.append(nxt)  # \\ and any other escaped character stand for themselves
             i += 2
-    return out.decode()
+    return bytes(out)
 
 
 def encode_field(value: str | None) -> bytes:

@@ -1,10 +1,12 @@
 """A keyed pseudorandom function over a whole column in a few C calls: EMAC (ECBC-MAC: CBC-MAC
 with AES-256, its result encrypted again under a second key; the construction CMAC refines).
+The ``fake_email``/``fake_name``/``fake_phone`` pseudonyms are drawn from it (``hash`` is a
+plain HMAC-SHA256, so it can be recomputed elsewhere: see :mod:`.transforms`).
 
 Per value, the work is one block per 16 bytes of input inside OpenSSL and numpy, with no Python
 frame: padding (``bytes.ljust`` mapped in C), one ECB call per block position for all values of
 the same padded width at once, XORs as numpy array operations. That is several times cheaper
-than one keyed BLAKE2b object per value, the scrub's largest cost before.
+than one keyed BLAKE2b object per value.
 
 Messages are length-prefixed (a first block holding the length), so zero padding is not
 ambiguous. Keys come from the scrub key through keyed BLAKE2b with the action's tag as

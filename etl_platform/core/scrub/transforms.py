@@ -2,11 +2,22 @@
 from a list of raw COPY text fields (non-NULL) to their replacements (:func:`batch_rewrite`),
 or from one field to its replacement (:func:`column_rewrite`, the same function per value).
 
-Keyed pseudonyms come from a keyed PRF of the raw field bytes, computed for a whole column at
-once (:class:`~.prf.KeyedColumnPrf`: EMAC, AES-256 CBC-MAC re-encrypted under a second key, in
-the role of the HMAC; per-action keys derived with keyed BLAKE2b). One value maps to one output
-in every table and column, so joins and foreign keys on hashed or faked columns still hold;
-without the key the outputs cannot be recomputed from guessed inputs.
+What each keyed action computes (``key``: the bytes of ``hmac_key_env``'s value):
+
+- ``hash``: HMAC-SHA256(key, value), the value being the field unescaped (COPY text escapes
+  undone: the bytes the database stores). Text output: the first ``length`` bytes in lower-case
+  hex, i.e. ``left(encode(hmac(value, key, 'sha256'), 'hex'), 2 * length)`` in pgcrypto or
+  ``hmac.new(key, value, 'sha256').hexdigest()[: 2 * length]`` in Python. ``output: int``: the
+  first 8 bytes as a big-endian unsigned integer shifted right by one (a positive bigint),
+  ``int.from_bytes(mac[:8], 'big') >> 1``, in SQL
+  ``(('x' || left(encode(hmac(value, key, 'sha256'), 'hex'), 16))::bit(64) >> 1)::bigint``.
+- ``fake_email``, ``fake_name``, ``fake_phone``: a keyed PRF of the raw field bytes computed for
+  a whole column at once (:class:`~.prf.KeyedColumnPrf`: EMAC, AES-256 CBC-MAC re-encrypted
+  under a second key, per-action keys derived from ``key`` with keyed BLAKE2b), formatted as
+  described on each builder. These are pseudonyms, not meant to be recomputed elsewhere.
+
+One value maps to one output in every table and column, so joins and foreign keys on hashed or
+faked columns still hold; without the key the outputs cannot be recomputed from guessed inputs.
 
 Collisions: a truncated digest over many values collides (12 hex characters over 5M values
 give ~4% odds), so the defaults are wide (``hash``: 128 bits; ``fake_email``: 80 bits, 128 with
@@ -17,13 +28,14 @@ digits (a Feistel network over 15-digit numbers, keyed BLAKE2b rounds), which ca
 from __future__ import annotations
 
 import hashlib
+import hmac
 from collections.abc import Callable
-from functools import lru_cache
+from functools import lru_cache, partial
 
 import numpy as np
 
-from .copy_text import NULL, FieldRewrite, decode_field, encode_field
-from .prf import BLOCK, KeyedColumnPrf, decimal_digits, hex_digits, rows_of
+from .copy_text import NULL, FieldRewrite, decode_field, encode_field, unescape_field
+from .prf import KeyedColumnPrf, decimal_digits, hex_digits, rows_of
 from .rules import ColumnRule
 
 FIRST_NAMES = (
@@ -79,17 +91,30 @@ def _cached(fn: Callable[[bytes], bytes]) -> FieldRewrite:
     return rewrite
 
 
+def hmac_sha256_digests(key: bytes, values: list[bytes]) -> np.ndarray:
+    """``(n, 32)`` uint8: HMAC-SHA256 of each unescaped field (OpenSSL's one-shot HMAC)."""
+    mac = partial(hmac.digest, key, digest="sha256")
+    macs = b"".join(map(mac, map(unescape_field, values)))
+    return np.frombuffer(macs, dtype=np.uint8).reshape(len(values), 32)
+
+
 def hash_batch(key: bytes, rule: ColumnRule) -> ColumnBatch:
-    prf = KeyedColumnPrf(key, b"hash", outputs=2 if rule.length > BLOCK else 1)
+    """HMAC-SHA256 of the value: ``length`` bytes as hex, or with ``output: int`` the first 8
+    bytes big-endian shifted right by one (a positive bigint)."""
     if rule.output == "int":
 
         def as_int(values: list[bytes]) -> list[bytes]:
-            numbers = prf.digests(values)[:, :8].copy().view(">u8")[:, 0] >> np.uint64(1)
-            return list(map(b"%d".__mod__, numbers.tolist()))
+            words = hmac_sha256_digests(key, values)[:, :8].copy().view(">u8")[:, 0]
+            return list(map(b"%d".__mod__, (words >> np.uint64(1)).tolist()))
 
         return as_int
     length = rule.length
-    return lambda values: rows_of(hex_digits(prf.digests(values)[:, :length]), count=len(values))
+
+    def as_hex(values: list[bytes]) -> list[bytes]:
+        digests = hmac_sha256_digests(key, values)[:, :length]
+        return rows_of(hex_digits(digests), count=len(values))
+
+    return as_hex
 
 
 def fake_email_batch(key: bytes, rule: ColumnRule) -> ColumnBatch:
