@@ -19,7 +19,7 @@ from .pg_tools import PgToolsResource
 from .s3 import ObjectStoreResource
 from .source_postgres import SourcePostgresResource
 from .sqs import QueueResource
-from .warehouse import WarehouseResource
+from .warehouse import ObjectSettings, WarehouseResource
 
 __all__ = [
     "AwsAddress",
@@ -28,6 +28,7 @@ __all__ = [
     "CatalogResource",
     "DynamoDBResource",
     "NotificationResource",
+    "ObjectSettings",
     "ObjectStoreResource",
     "PgToolsResource",
     "QueueResource",

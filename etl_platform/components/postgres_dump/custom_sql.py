@@ -85,8 +85,9 @@ def apply_custom_sql(
         download_files(store, clean, [n for n in names if n != MANIFEST], first)
         with scratch_database(scratch_dsn_env) as dsn:
             log(f"custom SQL: {len(statements)} steps in a scratch database")
-            pg_tools.restore_directory(dsn, first)
+            where = f"the scratch database beside scratch_dsn_env {scratch_dsn_env!r}"
+            pg_tools.restore_directory(dsn, first, setting=where)
             run_statements(dsn, statements)
-            pg_tools.dump_directory(dsn, second)
+            pg_tools.dump_directory(dsn, second, setting=where)
         delete_dump(store, clean)
         upload_archive(store, second, clean, sse)

@@ -60,7 +60,12 @@ def take_dump(
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="pg_dump_") as tmp:
         directory = Path(tmp) / "archive"
-        pg_tools.dump_directory(dsn, directory, jobs=settings.jobs)
+        pg_tools.dump_directory(
+            dsn,
+            directory,
+            jobs=settings.jobs,
+            setting=f"source_dsn_env {settings.source_dsn_env!r}",
+        )
         dumped = time.monotonic()
         listing = pg_tools.archive_listing(directory)
         files = upload_archive(store, directory, where, sse)

@@ -84,6 +84,10 @@ def target_databases(settings: RestoreSettings) -> TargetDatabases:
     return TargetDatabases(str(name), dsn, maintenance)
 
 
+def _setting(settings: RestoreSettings) -> str:
+    return f"target_dsn_env {settings.target_dsn_env!r}"
+
+
 def _admin(db: TargetDatabases) -> psycopg.Connection:
     return psycopg.connect(db.maintenance_dsn, autocommit=True, connect_timeout=10)
 
@@ -188,7 +192,9 @@ def restore_dump(
         nbytes = download_files(store, clean, [n for n in names if n != MANIFEST], directory)
         downloaded = time.monotonic()
         if settings.restore_mode == "single_transaction":
-            pg_tools.restore_directory(db.dsn, directory, single_transaction=True)
+            pg_tools.restore_directory(
+                db.dsn, directory, single_transaction=True, setting=_setting(settings)
+            )
             counts = verify_restored(db.dsn, manifest)
         else:
             with _admin(db) as conn:
@@ -196,7 +202,12 @@ def restore_dump(
                 conn.execute(
                     sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(db.next))
                 )
-            pg_tools.restore_directory(db.dsn_for(db.next), directory, jobs=settings.jobs)
+            pg_tools.restore_directory(
+                db.dsn_for(db.next),
+                directory,
+                jobs=settings.jobs,
+                setting=f"database {db.next!r} beside {_setting(settings)}",
+            )
             counts = verify_restored(db.dsn_for(db.next), manifest)
     restored = time.monotonic()
     if settings.restore_mode != "single_transaction":
