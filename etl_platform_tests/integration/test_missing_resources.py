@@ -28,6 +28,12 @@ from etl_platform.resources.pg_tools import PgToolError
 
 from .dynamo_pipeline import Pipeline, entity_items, failure_text, make_component, make_table
 from .microbatch_world import MicrobatchWorld
+from .test_lake_atomic_day import PARTITION, seed
+from .test_lake_component import component as lake_component
+from .test_lake_component import lake
+from .test_lake_component import materialize as lake_materialize
+
+__all__ = ["lake"]  # the fixture, imported for the lake test below
 
 
 @pytest.fixture
@@ -206,3 +212,27 @@ def test_a_bulk_load_from_a_missing_source_bucket_names_its_setting(microbatch):
     )
     message = _failed_once(result)
     assert f"source_bucket {gone!r}: no such bucket" in message
+
+
+def test_a_lake_table_column_or_bucket_that_does_not_exist_is_named_with_its_setting(lake):
+    seed(lake["dsn"], range(3))
+    daily = {"name": "daily", "date_column": "created_at"}
+
+    def failure(tables: list[dict], table: str, **kw: str) -> str:
+        c = lake_component(lake, tables, **kw)
+        instance = dg.DagsterInstance.ephemeral()
+        return _failed_once(
+            lake_materialize(c, table, instance, partition=PARTITION, raise_on_error=False)
+        )
+
+    message = failure([daily, {"name": "daily", "date_column": "nope", "lake_name": "d2"}], "d2")
+    assert "no date column 'nope'" in message
+    assert "(setting lake t, tables[1].date_column)" in message
+    message = failure([{**daily, "columns": ["id", "gone"]}], "daily")
+    assert "no column 'gone'" in message and "(setting lake t, tables[0].columns)" in message
+    message = failure([{"name": "public.gone", "date_column": "created_at"}], "gone")
+    assert "table public.gone not found" in message
+    assert "(setting lake t, tables[0].name)" in message
+    gone = f"{lake['bucket']}-gone"
+    message = failure([daily], "daily", bucket=gone)
+    assert f"bucket {gone!r}: no such bucket" in message
