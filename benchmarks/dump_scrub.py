@@ -163,7 +163,7 @@ def restore_raw(store, pg_tools, where: DumpLocation, dsn: str) -> None:
     names = [o["Key"][len(where.root) :] for o in store.list_objects(where.bucket, where.root)]
     with tempfile.TemporaryDirectory() as tmp:
         download_files(store, where, [n for n in names if n != "manifest.json"], Path(tmp))
-        pg_tools.restore_directory(dsn, Path(tmp))
+        pg_tools.restore_directory(dsn, Path(tmp), setting="the benchmark's target")
 
 
 def main() -> None:

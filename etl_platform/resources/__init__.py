@@ -19,6 +19,7 @@ _EXPORTS = {
     "ObjectStoreResource": ".s3",
     "SourcePostgresResource": ".source_postgres",
     "QueueResource": ".sqs",
+    "ObjectSettings": ".warehouse",
     "WarehouseResource": ".warehouse",
 }
 __all__ = sorted([*_EXPORTS, "platform_resources"])

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from dagster import ConfigurableResource
 
-from etl_platform.core.dsn import redact_dsn, split_password
+from etl_platform.core.dsn import split_password
 from etl_platform.core.object_store import ObjectStore
 from etl_platform.core.s3_layout import s3_uri
 
@@ -27,7 +27,14 @@ TAIL_LINES = 200
 
 
 class PgToolError(RuntimeError):
-    """pg_dump or pg_restore failed; the message names the database and carries stderr."""
+    """pg_dump or pg_restore failed; the message names the setting that holds the database's
+    DSN (never the DSN) and carries the tool's stderr, with the DSN blanked out."""
+
+
+def _stderr_without_dsn(text: str, target: str) -> str:
+    """The tool's stderr with the argv DSN blanked (libpq echoes a connection string it cannot
+    parse)."""
+    return text.replace(target, "<DSN>") if target else text
 
 
 def _libpq_env(dsn: str) -> tuple[str, dict[str, str]]:
@@ -82,9 +89,11 @@ class PgToolsResource(ConfigurableResource):
         return found
 
     def dump_to_s3(
-        self, dsn: str, store: ObjectStore, bucket: str, key: str, *extra_args: str
+        self, dsn: str, store: ObjectStore, bucket: str, key: str, *extra_args: str, setting: str
     ) -> DumpResult:
-        """``pg_dump -Fc`` of the database at ``dsn`` streamed to ``s3://bucket/key``."""
+        """``pg_dump -Fc`` of the database at ``dsn`` streamed to ``s3://bucket/key``;
+        ``setting`` names where the DSN came from (``source_dsn_env 'ETL_SOURCE_DSN'``), for
+        errors."""
         partial = f"{key}.partial"
         target, env = _libpq_env(dsn)
         cmd = [self.binary("pg_dump"), "--format=custom", "--no-owner", *extra_args, "-d", target]
@@ -100,7 +109,8 @@ class PgToolsResource(ConfigurableResource):
         rc = process.wait()
         if rc != 0:
             store.delete_keys(bucket, [partial])
-            raise PgToolError(f"pg_dump of {redact_dsn(dsn)} failed (exit {rc}): {stderr.text()}")
+            err = _stderr_without_dsn(stderr.text(), target)
+            raise PgToolError(f"pg_dump of the database in {setting} failed (exit {rc}): {err}")
         client = store.client()
         client.copy({"Bucket": bucket, "Key": partial}, bucket, key)
         store.delete_keys(bucket, [partial])
@@ -114,10 +124,12 @@ class PgToolsResource(ConfigurableResource):
         bucket: str,
         key: str,
         *,
+        setting: str,
         clean: bool = True,
     ) -> None:
-        """``pg_restore`` of ``s3://bucket/key`` into the database at ``dsn``, in one
-        transaction (``--single-transaction``): a failed restore leaves the target as it was."""
+        """``pg_restore`` of ``s3://bucket/key`` into the database at ``dsn`` (held by
+        ``setting``), in one transaction (``--single-transaction``): a failed restore leaves the
+        target as it was."""
         target, env = _libpq_env(dsn)
         cmd = [self.binary("pg_restore"), "--no-owner", "--single-transaction", "-d", target]
         if clean:
@@ -140,23 +152,27 @@ class PgToolsResource(ConfigurableResource):
             rc = process.wait()
         if rc != 0:
             raise PgToolError(
-                f"pg_restore of {s3_uri(bucket, key)} into {redact_dsn(dsn)} failed "
-                f"(exit {rc}): {stderr.text()}"
+                f"pg_restore of {s3_uri(bucket, key)} into the database in {setting} failed "
+                f"(exit {rc}): {_stderr_without_dsn(stderr.text(), target)}"
             )
 
-    def _run(self, cmd: list[str], env: dict[str, str], what: str) -> str:
-        """Run a pg tool to completion; stdout as text, or PgToolError naming ``what``."""
+    def _run(self, cmd: list[str], env: dict[str, str], what: str, target: str = "") -> str:
+        """Run a pg tool to completion; stdout as text, or PgToolError naming ``what`` (and
+        never ``target``, the argv DSN)."""
         result = subprocess.run(
             cmd, capture_output=True, env=env, check=False, preexec_fn=_die_with_parent
         )
         if result.returncode != 0:
-            err = result.stderr.decode(errors="replace")[-4000:]
+            err = _stderr_without_dsn(result.stderr.decode(errors="replace"), target)[-4000:]
             raise PgToolError(f"{what} failed (exit {result.returncode}): {err}")
         return result.stdout.decode()
 
-    def dump_directory(self, dsn: str, directory: Path, *, jobs: int = 2, level: int = 1) -> None:
+    def dump_directory(
+        self, dsn: str, directory: Path, *, setting: str, jobs: int = 2, level: int = 1
+    ) -> None:
         """``pg_dump -Fd`` (one gzip data file per table, ``toc.dat`` for the schema) into a new
-        ``directory``; large objects are left out (``-B``: no scrub rule could cover them)."""
+        ``directory``; large objects are left out (``-B``: no scrub rule could cover them).
+        ``setting`` names where the DSN came from, for errors (``source_dsn_env 'X'``)."""
         target, env = _libpq_env(dsn)
         cmd = [
             self.binary("pg_dump"),
@@ -165,7 +181,7 @@ class PgToolsResource(ConfigurableResource):
             f"--compress={level}",
         ]
         cmd += ["--no-owner", "--no-blobs", "-f", str(directory), "-d", target]
-        self._run(cmd, env, f"pg_dump of {redact_dsn(dsn)}")
+        self._run(cmd, env, f"pg_dump of the database in {setting}", target)
 
     def archive_listing(self, directory: Path) -> str:
         """``pg_restore -l`` of a directory archive (needs only its ``toc.dat``)."""
@@ -185,33 +201,42 @@ class PgToolsResource(ConfigurableResource):
         dsn: str,
         directory: Path,
         *,
+        setting: str,
         jobs: int = 2,
         single_transaction: bool = False,
         on_verbose_line: Callable[[str], None] | None = None,
     ) -> None:
-        """``pg_restore`` of a directory archive into the database at ``dsn``: in parallel
-        (``jobs``) into a fresh database, or ``--clean --single-transaction`` into a live one.
-        With ``on_verbose_line`` it runs ``--verbose`` and passes each stderr line as it comes
-        (progress: which table's data is done)."""
+        """``pg_restore`` of a directory archive into the database at ``dsn`` (held by
+        ``setting``, named in errors): in parallel (``jobs``) into a fresh database, or
+        ``--clean --single-transaction`` into a live one. With ``on_verbose_line`` it runs
+        ``--verbose`` and passes each stderr line as it comes (progress: which table's data is
+        done)."""
         target, env = _libpq_env(dsn)
         cmd = [self.binary("pg_restore"), "--no-owner", "--exit-on-error"]
         if single_transaction:
             cmd += ["--clean", "--if-exists", "--single-transaction"]
         else:
             cmd += [f"--jobs={jobs}"]
-        what = f"pg_restore into {redact_dsn(dsn)}"
+        what = f"pg_restore into the database in {setting}"
         cmd += ["-d", target, str(directory)]
         if on_verbose_line is None:
-            self._run(cmd, env, what)
+            self._run(cmd, env, what, target)
         else:
-            _run_following_stderr([*cmd[:1], "--verbose", *cmd[1:]], env, what, on_verbose_line)
+            _run_following_stderr(
+                [*cmd[:1], "--verbose", *cmd[1:]], env, what, target, on_verbose_line
+            )
 
 
 def _run_following_stderr(
-    cmd: list[str], env: dict[str, str], what: str, on_line: Callable[[str], None]
+    cmd: list[str],
+    env: dict[str, str],
+    what: str,
+    target: str,
+    on_line: Callable[[str], None],
 ) -> None:
     """Run a pg tool that writes nothing to stdout, passing each stderr line to ``on_line`` as
-    it comes; PgToolError naming ``what`` with the stderr tail when it fails."""
+    it comes; PgToolError naming ``what`` with the stderr tail (never ``target``, the argv
+    DSN) when it fails."""
     process = subprocess.Popen(
         cmd,
         stdin=subprocess.DEVNULL,
@@ -222,7 +247,7 @@ def _run_following_stderr(
     )
     stderr = _StderrTail(process, on_line)
     rc = process.wait()
-    text = stderr.text()
+    text = _stderr_without_dsn(stderr.text(), target)
     if rc != 0:
         raise PgToolError(f"{what} failed (exit {rc}): {text}")
 

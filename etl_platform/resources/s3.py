@@ -105,6 +105,12 @@ class ObjectStoreResource(S3Resource):
         with naming_aws_settings(f"s3 get {s3_uri(bucket, key)}", self.endpoint_url, address):
             return self.client().get_object(Bucket=bucket, Key=key)["Body"]
 
+    def object_size(self, bucket: str, key: str, *, setting: str | None = None) -> int:
+        """The object's size in bytes; a missing object is an error naming it."""
+        address = AwsAddress(setting, bucket, key)
+        with naming_aws_settings(f"s3 head {s3_uri(bucket, key)}", self.endpoint_url, address):
+            return int(self.client().head_object(Bucket=bucket, Key=key)["ContentLength"])
+
     def download_to(
         self, bucket: str, key: str, fileobj: IO[bytes], *, setting: str | None = None
     ) -> None:

@@ -32,6 +32,10 @@ class SourcePostgresError(RuntimeError):
     """Reading the source database failed; the message names the table or the setting."""
 
 
+class SourceTableMissingError(SourcePostgresError):
+    """The table to read does not exist in the source database."""
+
+
 @dataclass(frozen=True)
 class SourceDatabase:
     """One source database: its DSN (never shown) and the session settings of every read."""
@@ -83,7 +87,9 @@ class SourceDatabase:
         qualified = table.identifier().as_string(conn)
         row = conn.execute(lake.REGCLASS_SQL, (qualified,)).fetchone()
         if row is None or row[0] is None:
-            raise SourcePostgresError(f"table {table.display} not found (looked up as {qualified})")
+            raise SourceTableMissingError(
+                f"table {table.display} not found (looked up as {qualified})"
+            )
         return lake.catalog_columns(conn.execute(lake.CATALOG_SQL, (row[0],)).fetchall())
 
     def count_window(self, table: lake.TableRef, date_column: str, window: lake.Window) -> int:

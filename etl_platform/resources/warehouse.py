@@ -86,6 +86,15 @@ class WarehouseLoadError(RuntimeError):
 
 
 @dataclass(frozen=True)
+class ObjectSettings:
+    """The settings holding the bucket of the objects a load reads and of its COPY manifest
+    (``data_bucket``, ``manifest_bucket``): errors about them name the setting."""
+
+    objects: str | None = None
+    manifest: str | None = None
+
+
+@dataclass(frozen=True)
 class LoadResult:
     table: str
     objects: int
@@ -158,14 +167,20 @@ class WarehouseResource(ConfigurableResource):
         uris: Sequence[str],
         store: ObjectStore,
         manifest_uri: str | None = None,
+        *,
+        settings: ObjectSettings = ObjectSettings(),
     ) -> LoadResult:
         """Load gzip CSV objects (platform encoding: RFC-4180, unquoted empty = NULL) into
-        ``schema.table`` with an explicit column list, inside the caller's transaction."""
+        ``schema.table`` with an explicit column list, inside the caller's transaction.
+        ``settings`` name the settings holding the objects' and the manifest's buckets, for
+        errors about a missing bucket or object."""
         started = time.monotonic()
         if self.sql_dialect.load_method is LoadMethod.COPY_FROM_S3_MANIFEST:
-            rows = self._redshift_copy(conn, schema, table, columns, uris, store, manifest_uri)
+            rows = self._redshift_copy(
+                conn, schema, table, columns, uris, store, manifest_uri, settings
+            )
         else:
-            rows = self._postgres_copy(conn, schema, table, columns, uris, store)
+            rows = self._postgres_copy(conn, schema, table, columns, uris, store, settings)
         return LoadResult(
             table=f"{schema}.{table}",
             objects=len(uris),
@@ -181,14 +196,16 @@ class WarehouseResource(ConfigurableResource):
         columns: Sequence[str],
         uris: Sequence[str],
         store: ObjectStore,
+        settings: ObjectSettings,
     ) -> int:
         statement = warehouse_sql.copy_from_stdin(schema, table, columns, dialect=self.sql_dialect)
         rows = 0
         for uri in uris:
             bucket, key = split_s3_uri(uri)
+            body = partial(store.open_stream, bucket, key, setting=settings.objects)
             with conn.cursor() as cur:
                 with cur.copy(statement) as copy:
-                    for chunk in _gunzipped_chunks(partial(store.open_stream, bucket, key), uri):
+                    for chunk in _gunzipped_chunks(body, uri):
                         copy.write(chunk)
                 rows += max(cur.rowcount, 0)
         return rows
@@ -202,6 +219,7 @@ class WarehouseResource(ConfigurableResource):
         uris: Sequence[str],
         store: ObjectStore,
         manifest_uri: str | None,
+        settings: ObjectSettings,
     ) -> int:
         if not self.iam_role_arn:
             raise WarehouseConfigurationError(
@@ -212,10 +230,10 @@ class WarehouseResource(ConfigurableResource):
         entries = []
         for uri in uris:
             bucket, key = split_s3_uri(uri)
-            size = int(store.client().head_object(Bucket=bucket, Key=key)["ContentLength"])
-            entries.append((uri, size))
+            entries.append((uri, store.object_size(bucket, key, setting=settings.objects)))
         bucket, key = split_s3_uri(manifest_uri)
-        store.put_bytes(json.dumps(warehouse_sql.copy_manifest(entries)).encode(), bucket, key)
+        manifest = json.dumps(warehouse_sql.copy_manifest(entries)).encode()
+        store.put_bytes(manifest, bucket, key, setting=settings.manifest)
         dialect = self.sql_dialect
         statement = warehouse_sql.redshift_copy(
             schema,

@@ -62,7 +62,7 @@ def _restore(world, dump_key: str, stack_state) -> tuple[str, str]:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     with tempfile.TemporaryDirectory() as tmp:
         download_files(world["store"], clean, [n for n in names if n != "manifest.json"], Path(tmp))
-        world["pg_tools"].restore_directory(stack_state.dsn(name), Path(tmp))
+        world["pg_tools"].restore_directory(stack_state.dsn(name), Path(tmp), setting="test")
     return name, stack_state.dsn(name)
 
 

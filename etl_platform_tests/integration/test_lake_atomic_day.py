@@ -7,7 +7,15 @@ re-run is uploading, after a re-run failed midway), it gets exactly one whole ex
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -18,6 +26,7 @@ from etl_platform.components.lake_export import READ_BACK_CHECK, day_export
 from etl_platform.core import s3_layout
 
 from .test_lake_component import (
+    attrs_of,
     component,
     defs_of,
     evaluations,
@@ -30,6 +39,7 @@ from .test_lake_component import (
 __all__ = ["lake"]  # the fixture, imported for the tests below
 
 REAL_EXPORT = day_export.export_day
+CHILD = Path(__file__).with_name("lake_export_child.py")
 DAY = date(2026, 3, 10)
 PARTITION = DAY.isoformat()
 
@@ -77,6 +87,18 @@ def read_as_a_reader(lake: dict[str, Any]) -> list[int] | None:
     for k in keys:
         ids += pq.read_table(f"{bucket}/{k}", filesystem=filesystem).column("id").to_pylist()
     return sorted(ids)
+
+
+def read_rows_as_a_reader(lake: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every row of the day as a Glue reader sees it, ordered by id."""
+    location = glue_location(lake)
+    assert location is not None
+    bucket, prefix = s3_layout.split_s3_uri(location)
+    filesystem = s3fs(lake)
+    rows: list[dict[str, Any]] = []
+    for k in s3_layout.lake_part_keys(listing(lake, prefix)):
+        rows += pq.read_table(f"{bucket}/{k}", filesystem=filesystem).to_pylist()
+    return sorted(rows, key=lambda r: r["id"])
 
 
 def small_parts_with_reader(monkeypatch, lake, seen: list, fail_after: int | None = None):
@@ -211,3 +233,78 @@ def test_one_export_per_table_at_a_time_is_a_pool_per_table(lake):
     }
     db = c.glue_database
     assert pools == {"daily": f"lake_export/{db}.daily", "other": f"lake_export/{db}.other"}
+
+
+def unregistered_parts(lake: dict[str, Any]) -> list[str]:
+    """Part keys under the day's prefix but not under the registered location."""
+    _, registered = s3_layout.split_s3_uri(glue_location(lake) or "s3://x/-")
+    day_prefix = s3_layout.lake_partition_prefix("warehouse-lake", "daily", DAY)
+    keys = s3_layout.lake_part_keys(listing(lake, day_prefix))
+    return [k for k in keys if not k.startswith(registered)]
+
+
+def start_export_process(lake: dict[str, Any], tmp_path: Path) -> subprocess.Popen:
+    """The real lake export of the day in a child process (see ``lake_export_child``)."""
+    attrs = attrs_of(lake, [{"name": "daily", "date_column": "created_at"}])
+    with open(tmp_path / "child.log", "wb") as out:  # the child keeps its own descriptor
+        return subprocess.Popen(
+            [sys.executable, str(CHILD), json.dumps(attrs), "daily", PARTITION],
+            env={**os.environ, "TMPDIR": str(tmp_path)},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def wait_for_a_part_under_its_own_prefix(
+    lake: dict[str, Any], child: subprocess.Popen, tmp_path: Path
+) -> list[str]:
+    deadline = time.monotonic() + 180  # a bound on a hung child, not a timing assertion
+    while not (parts := unregistered_parts(lake)):
+        log = (tmp_path / "child.log").read_bytes().decode(errors="replace")[-3000:]
+        assert child.poll() is None, f"the export ended before it was killed:\n{log}"
+        assert time.monotonic() < deadline, f"no part uploaded by the export:\n{log}"
+        time.sleep(0.2)
+    return parts
+
+
+def test_a_rerun_killed_by_sigkill_midway_leaves_the_previous_export_whole(
+    lake, tmp_path, monkeypatch
+):
+    c = component(lake, [{"name": "daily", "date_column": "created_at"}])
+    instance = dg.DagsterInstance.ephemeral()
+    seed(lake["dsn"], range(30))
+    assert materialize(c, "daily", instance, partition=PARTITION).success
+    v1_location, v1_rows = glue_location(lake), read_rows_as_a_reader(lake)
+    assert [r["id"] for r in v1_rows] == list(range(30))
+
+    # the source changes, and a re-run of the day is SIGKILLed after uploading a part
+    with psycopg.connect(lake["dsn"]) as conn:
+        conn.execute("DELETE FROM daily WHERE id < 5")
+    seed(lake["dsn"], range(100, 115))
+    child = start_export_process(lake, tmp_path)
+    try:
+        left = wait_for_a_part_under_its_own_prefix(lake, child, tmp_path)
+        assert read_rows_as_a_reader(lake) == v1_rows  # while it runs
+    finally:
+        os.kill(child.pid, signal.SIGKILL)
+        assert child.wait() == -signal.SIGKILL
+    assert "/run=" in left[0] and s3_layout.s3_uri(lake["bucket"], left[0]) not in v1_location
+
+    # readers still get exactly the previous export: same location, rows and values
+    assert glue_location(lake) == v1_location
+    assert read_rows_as_a_reader(lake) == v1_rows
+    assert unregistered_parts(lake)  # the killed run's parts stay, unregistered
+    assert list(tmp_path.glob("lake-export-*/part-*"))  # its spooled part is on local disk
+
+    # the next export replaces the day whole and deletes what the killed run left, on S3 and
+    # in the machine's temporary directory
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    again = materialize(c, "daily", instance, partition=PARTITION)
+    assert again.success and all(ev.passed for ev in evaluations(again).values())
+    assert [r["id"] for r in read_rows_as_a_reader(lake)] == sorted(source_ids(lake["dsn"]))
+    assert glue_location(lake).endswith(f"/run={again.run_id}/")
+    assert unregistered_parts(lake) == []
+    day_prefix = s3_layout.lake_partition_prefix("warehouse-lake", "daily", DAY)
+    _, registered = s3_layout.split_s3_uri(glue_location(lake))
+    assert all(k.startswith(registered) for k in listing(lake, day_prefix))
+    assert not list(tmp_path.glob("lake-export-*"))

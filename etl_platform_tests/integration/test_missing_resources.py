@@ -5,17 +5,35 @@ and fails at once (terminal, never retried)."""
 from __future__ import annotations
 
 import io
+from datetime import datetime
 
 import boto3
 import dagster as dg
 import pytest
+from psycopg.conninfo import make_conninfo
 
+from etl_platform.components.postgres_dump.dump import DumpSettings, take_dump
 from etl_platform.components.postgres_dump.dump_objects import DumpLocation, upload_file
+from etl_platform.core.dsn import redact_dsn
 from etl_platform.core.retry import classify
-from etl_platform.resources import ObjectStoreResource, QueueResource
+from etl_platform.resources import (
+    ObjectSettings,
+    ObjectStoreResource,
+    PgToolsResource,
+    QueueResource,
+    WarehouseResource,
+)
 from etl_platform.resources.aws_client import AwsResourceError
+from etl_platform.resources.pg_tools import PgToolError
 
 from .dynamo_pipeline import Pipeline, entity_items, failure_text, make_component, make_table
+from .microbatch_world import MicrobatchWorld
+from .test_lake_atomic_day import PARTITION, seed
+from .test_lake_component import component as lake_component
+from .test_lake_component import lake
+from .test_lake_component import materialize as lake_materialize
+
+__all__ = ["lake"]  # the fixture, imported for the lake test below
 
 
 @pytest.fixture
@@ -111,3 +129,110 @@ def test_a_dump_upload_to_a_missing_bucket_names_its_setting(local_stack, unique
         upload_file(ObjectStoreResource(), path, where, where.key(path.name), {})
     assert f"extract_bucket '{unique_name}-gone': no such bucket" in str(error.value)
     assert classify(error.value) == "terminal"
+
+
+# -- the warehouse's reads of S3, pg_dump, the micro-batch loader -----------------------------
+
+
+def test_a_redshift_load_of_a_missing_object_names_it_and_its_setting(local_stack, unique_name):
+    boto3.client("s3").create_bucket(Bucket=unique_name)
+    warehouse = WarehouseResource(
+        dsn="postgresql://unused", dialect="redshift", iam_role_arn="arn:aws:iam::1:role/r"
+    )
+    uri = f"s3://{unique_name}/extract/t.csv.gz"
+    with pytest.raises(AwsResourceError) as error:
+        warehouse.load_csv_objects(
+            None,  # type: ignore[arg-type]  # the object's size is read before any SQL
+            "s",
+            "t",
+            ["a"],
+            [uri],
+            ObjectStoreResource(),
+            f"s3://{unique_name}-gone/copy.manifest",
+            settings=ObjectSettings(objects="data_bucket", manifest="data_bucket"),
+        )
+    assert f"data_bucket {unique_name!r}: no such key {uri}" in str(error.value)
+    assert classify(error.value) == "terminal"
+
+
+def test_a_failed_pg_dump_names_the_dsn_setting_never_the_dsn(
+    local_stack, stack_state, unique_name, monkeypatch
+):
+    dsn = make_conninfo(stack_state.dsn(f"{unique_name}_gone"), password="s3cret-pw")
+    monkeypatch.setenv("ETL_TEST_DUMP_SOURCE", dsn)
+    settings = DumpSettings("ETL_TEST_DUMP_SOURCE", unique_name, "raw")
+    with pytest.raises(PgToolError) as error:
+        take_dump(settings, ObjectStoreResource(), PgToolsResource(), "d1")
+    message = str(error.value)
+    assert "pg_dump of the database in source_dsn_env 'ETL_TEST_DUMP_SOURCE' failed" in message
+    assert f"{unique_name}_gone" in message  # pg_dump's own reason: no such database
+    assert "s3cret-pw" not in message and redact_dsn(dsn) not in message
+
+
+@pytest.fixture
+def microbatch(local_stack, fresh_database, unique_name, instance):
+    return MicrobatchWorld(unique_name, fresh_database, instance)
+
+
+def test_a_missing_microbatch_queue_is_named_with_its_setting(microbatch):
+    gone = f"{microbatch.name}-gone"
+    component = microbatch.make_component(microbatch.component.instance, "mb.items", queue=gone)
+    with pytest.raises(Exception, match=f"(?<!sqs )queue {gone!r}: no such SQS queue"):
+        microbatch.tick(microbatch.definitions(component))
+
+
+def test_a_missing_manifest_bucket_is_named_with_its_setting(microbatch):
+    microbatch.put("orders/2026/11/20/a.csv.gz", [(1, "eu", None, "a", False)])
+    gone = f"{microbatch.name}-gone"
+    component = microbatch.make_component(
+        microbatch.component.instance, "mb.items", manifest_bucket=gone
+    )
+    with pytest.raises(Exception, match=f"manifest_bucket {gone!r}: no such bucket"):
+        microbatch.tick(microbatch.definitions(component))
+
+
+def test_a_microbatch_file_gone_before_its_load_is_named_with_its_setting(microbatch):
+    key = "orders/2026/11/20/a.csv.gz"
+    microbatch.put(key, [(1, "eu", None, "a", False)])
+    [request] = microbatch.tick()
+    boto3.client("s3").delete_object(Bucket=microbatch.bucket, Key=key)
+    result = microbatch.run(request)
+    message = _failed_once(result)
+    uri = f"s3://{microbatch.bucket}/{key}"
+    assert f"source_bucket {microbatch.bucket!r}: no such key {uri}" in message
+
+
+def test_a_bulk_load_from_a_missing_source_bucket_names_its_setting(microbatch):
+    gone = f"{microbatch.name}-gone"
+    component = microbatch.make_component(f"{microbatch.name}_b", "mb.items", source_bucket=gone)
+    job = microbatch.definitions(component).resolve_job_def(f"{component.instance}_load")
+    day = datetime(2026, 11, 20).date().isoformat()
+    result = job.execute_in_process(
+        partition_key=day, instance=microbatch.instance, raise_on_error=False
+    )
+    message = _failed_once(result)
+    assert f"source_bucket {gone!r}: no such bucket" in message
+
+
+def test_a_lake_table_column_or_bucket_that_does_not_exist_is_named_with_its_setting(lake):
+    seed(lake["dsn"], range(3))
+    daily = {"name": "daily", "date_column": "created_at"}
+
+    def failure(tables: list[dict], table: str, **kw: str) -> str:
+        c = lake_component(lake, tables, **kw)
+        instance = dg.DagsterInstance.ephemeral()
+        return _failed_once(
+            lake_materialize(c, table, instance, partition=PARTITION, raise_on_error=False)
+        )
+
+    message = failure([daily, {"name": "daily", "date_column": "nope", "lake_name": "d2"}], "d2")
+    assert "no date column 'nope'" in message
+    assert "(setting lake t, tables[1].date_column)" in message
+    message = failure([{**daily, "columns": ["id", "gone"]}], "daily")
+    assert "no column 'gone'" in message and "(setting lake t, tables[0].columns)" in message
+    message = failure([{"name": "public.gone", "date_column": "created_at"}], "gone")
+    assert "table public.gone not found" in message
+    assert "(setting lake t, tables[0].name)" in message
+    gone = f"{lake['bucket']}-gone"
+    message = failure([daily], "daily", bucket=gone)
+    assert f"bucket {gone!r}: no such bucket" in message

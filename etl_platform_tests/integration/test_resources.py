@@ -345,12 +345,12 @@ def test_pg_dump_restore_round_trip_through_s3(local_stack, fresh_database, stac
         conn.execute("CREATE TABLE people (id int PRIMARY KEY, note text)")
         conn.execute("INSERT INTO people VALUES (1, 'multi\nline'), (2, NULL)")
     tools = PgToolsResource()
-    dump = tools.dump_to_s3(fresh_database, store, bucket, "db/dump.pgc")
+    dump = tools.dump_to_s3(fresh_database, store, bucket, "db/dump.pgc", setting="source")
     assert dump.bytes > 0
     assert [o["Key"] for o in store.list_objects(bucket, "db/")] == ["db/dump.pgc"]
     target = stack_state.dsn("restore_target")
-    tools.restore_from_s3(target, store, bucket, "db/dump.pgc")
-    tools.restore_from_s3(target, store, bucket, "db/dump.pgc")  # --clean: repeatable
+    tools.restore_from_s3(target, store, bucket, "db/dump.pgc", setting="target")
+    tools.restore_from_s3(target, store, bucket, "db/dump.pgc", setting="target")  # repeatable
     with psycopg.connect(target) as conn:
         assert conn.execute("SELECT id, note FROM people ORDER BY id").fetchall() == [
             (1, "multi\nline"),
@@ -364,8 +364,11 @@ def test_failed_pg_dump_leaves_no_object(local_stack, stack_state):
     store.ensure_bucket("dumps-failed")
     from etl_platform.resources.pg_tools import PgToolError
 
-    with pytest.raises(PgToolError, match="no_such_db"):
+    dsn = stack_state.dsn("no_such_db")
+    with pytest.raises(PgToolError, match="no_such_db") as error:
         PgToolsResource().dump_to_s3(
-            stack_state.dsn("no_such_db"), store, "dumps-failed", "x/dump.pgc"
+            dsn, store, "dumps-failed", "x/dump.pgc", setting="source_dsn_env 'SRC'"
         )
+    assert "pg_dump of the database in source_dsn_env 'SRC' failed" in str(error.value)
+    assert dsn not in str(error.value)
     assert list(store.list_objects("dumps-failed", "x/")) == []

@@ -20,7 +20,7 @@ from etl_platform.core import warehouse as warehouse_sql
 from etl_platform.core.dynamo import DataSchemaSet
 from etl_platform.core.s3_layout import s3_uri
 from etl_platform.core.table_spec import TableSpec
-from etl_platform.resources import ObjectStoreResource, WarehouseResource
+from etl_platform.resources import ObjectSettings, ObjectStoreResource, WarehouseResource
 
 from ..progress import StepProgress
 from ..run_policy import step_failure_policy
@@ -117,6 +117,7 @@ def load_table(
         [entry["uri"]],
         s3,
         manifest_uri=s3_uri(config.data_bucket, copy_manifest),
+        settings=ObjectSettings(objects="data_bucket", manifest="data_bucket"),
     )
     if result.rows != entry["rows"]:
         raise dg.Failure(

@@ -86,8 +86,8 @@ def export_day(
     ``part_bytes``, ``part_rows``, ``row_group_bytes``, ...). ``progress(rows_so_far)`` is
     called from the caller's thread after each record batch. Parts are spooled to ``spool_dir``
     (a temporary directory by default) before the sink takes them. On failure no part is left
-    in the spool; parts already handed to the sink stay where the sink put them (a rerun
-    overwrites them; see :func:`etl_platform.core.s3_layout.stale_part_keys`).
+    in the spool; parts already handed to the sink stay where the sink put them (the lake step's
+    next export of the day deletes them: :mod:`.day_publish`).
     """
     settings = lake.PartSettings(**part_options)
     window = lake.check_window(window)

@@ -26,7 +26,7 @@ from pydantic import Field
 
 from etl_platform.core import lake, s3_layout
 from etl_platform.resources import CatalogResource, ObjectStoreResource, SourcePostgresResource
-from etl_platform.resources.source_database import SourceDatabase
+from etl_platform.resources.source_database import SourceDatabase, SourceTableMissingError
 
 from ..progress import StepProgress
 from . import checks, day_export, day_publish
@@ -102,9 +102,7 @@ def run_table(
         return
     exporting = run.key in context.selected_asset_keys
     selected = {ck.name for ck in context.selected_asset_check_keys if ck.asset_key == run.key}
-    expected = day_export.plan_table(
-        source, table.name, table.date_column, columns=table.columns, as_text=table.as_text
-    ).schema
+    expected = planned_schema(run)
     if exporting:
         resources.glue.ensure_database(lake_.glue_database)
         resources.glue.ensure_table(lake_.glue_database, lake_.glue_table_input(table, expected))
@@ -129,6 +127,23 @@ def run_table(
             f"{table.name}: {len(days)} day(s), {total_rows} rows in {seconds:.1f}s "
             f"({total_rows / max(seconds, 1e-9):.0f} rows/s)"
         )
+
+
+def planned_schema(run: TableRun) -> pa.Schema:
+    """The schema every part of the table will carry, from the source catalog. A missing table
+    or column is an error naming the setting that holds it (``tables[2].date_column``)."""
+    table = run.table
+    where = f"lake {run.lake.instance}, tables[{run.lake.tables.index(table)}]"
+    try:
+        return day_export.plan_table(
+            run.source, table.name, table.date_column, columns=table.columns, as_text=table.as_text
+        ).schema
+    except SourceTableMissingError as exc:
+        raise SourceTableMissingError(f"{exc} (setting {where}.name)") from exc
+    except lake.LakeExportError as exc:
+        if exc.setting is None:
+            raise
+        raise type(exc)(f"{exc} (setting {where}.{exc.setting})", setting=exc.setting) from exc
 
 
 def _export_or_find(

@@ -5,6 +5,10 @@ sink has taken it) instead of memory, because a part can be ``part_bytes`` (128 
 writer runs on a thread of its own so that fetching and converting batches (the caller's
 thread) overlaps Parquet encoding, compression and the upload (pyarrow releases the GIL); a
 bounded queue limits how many converted batches wait.
+
+A process killed while exporting (SIGKILL, OOM, a lost host) cannot delete its spool directory:
+each one is named after its process (``lake-export-pidNNN-*`` in the temporary directory), and
+the next export on the machine deletes those whose process is gone.
 """
 
 from __future__ import annotations
@@ -23,9 +27,32 @@ import pyarrow as pa
 
 from etl_platform.core import lake
 
+SPOOL_PREFIX = "lake-export-pid"
 _END = object()
 _ABORT = object()
 ABORT_JOIN_SECONDS = 120
+
+
+def _owner_is_gone(directory: Path) -> bool:
+    pid = directory.name.removeprefix(SPOOL_PREFIX).split("-", 1)[0]
+    if not pid.isdigit():
+        return False  # not named by this module: not ours to judge
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    return False
+
+
+def sweep_dead_spools(parent: Path) -> int:
+    """Delete the spool directories in ``parent`` whose process died without cleaning up
+    (a killed export); returns how many."""
+    dead = [d for d in parent.glob(f"{SPOOL_PREFIX}*") if d.is_dir() and _owner_is_gone(d)]
+    for directory in dead:
+        shutil.rmtree(directory, ignore_errors=True)
+    return len(dead)
 
 
 class SpoolFiles:
@@ -40,7 +67,12 @@ class SpoolFiles:
         """A spool in ``directory`` (a directory of its own, not the sink's) or in a temporary
         directory; no part file is left behind when the block ends, whatever happened."""
         own = directory is None
-        path = Path(tempfile.mkdtemp(prefix="lake-export-")) if own else Path(directory)
+        if own:
+            parent = Path(tempfile.gettempdir())
+            sweep_dead_spools(parent)
+            path = Path(tempfile.mkdtemp(prefix=f"{SPOOL_PREFIX}{os.getpid()}-", dir=parent))
+        else:
+            path = Path(directory)
         path.mkdir(parents=True, exist_ok=True)
         try:
             yield cls(path)

@@ -36,7 +36,11 @@ from etl_platform.core.s3_layout import split_s3_uri
 from etl_platform.core.table_spec import TableSpec
 from etl_platform.core.warehouse import Dialect
 from etl_platform.core.warehouse import merge_load as wml
-from etl_platform.resources import ObjectStoreResource, WarehouseResource
+from etl_platform.resources import ObjectSettings, ObjectStoreResource, WarehouseResource
+
+MANIFEST_BUCKET = "manifest_bucket"
+#: The files of a manifest are in the source bucket (the sensor takes no other bucket's events).
+FILE_SETTINGS = ObjectSettings(objects="source_bucket", manifest=MANIFEST_BUCKET)
 
 
 class FileLoadError(RuntimeError):
@@ -91,7 +95,7 @@ def day_manifest(target: LoadTarget, store: ObjectStoreResource, day: date) -> M
     prefix = target.source_prefix + target.day_pattern.render(day)
     objects = [
         o
-        for o in store.list_objects(target.source_bucket, prefix)
+        for o in store.list_objects(target.source_bucket, prefix, setting="source_bucket")
         if not o["Key"].endswith("/") and target.day_pattern.day_in_key(o["Key"]) == day
     ]
     objects.sort(key=lambda o: (o["LastModified"], o["Key"]))
@@ -112,7 +116,7 @@ def write_manifest(target: LoadTarget, store: ObjectStoreResource, manifest: Man
     key = s3_layout.microbatch_manifest_key(
         target.manifest_prefix, target.instance, manifest.day, manifest.manifest_id
     )
-    store.put_bytes(manifest.redshift_bytes(), target.manifest_bucket, key)
+    store.put_bytes(manifest.redshift_bytes(), target.manifest_bucket, key, setting=MANIFEST_BUCKET)
     return s3_layout.s3_uri(target.manifest_bucket, key)
 
 
@@ -146,7 +150,14 @@ def _stage_files(
     for ordinal, f in enumerate(manifest.files):
         try:
             rows += warehouse.load_csv_objects(
-                conn, None, wml.STAGE_TABLE, columns, [f.url], store, f"{manifest_uri}.{ordinal}"
+                conn,
+                None,
+                wml.STAGE_TABLE,
+                columns,
+                [f.url],
+                store,
+                f"{manifest_uri}.{ordinal}",
+                settings=FILE_SETTINGS,
             ).rows
             if not dialect.identity_numbers_copied_rows:
                 conn.execute(wml.number_stage_file(dialect, ordinal))

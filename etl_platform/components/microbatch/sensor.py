@@ -148,7 +148,7 @@ def sqs_tick(
 ) -> dg.SensorResult:
     """One tick of ``<I>_sqs_sensor`` (see the module docstring)."""
     memory = SensorMemory.from_cursor(context.cursor)
-    queue_url = sqs.queue_url(settings.queue)
+    queue_url = sqs.queue_url(settings.queue, setting="queue")
     deletable = memory.settle(_existing_run_keys(context.instance, list(memory.pending)))
     harvest = _poll(sqs, queue_url, target, settings)
     if deletable or harvest.test_events:

@@ -92,8 +92,9 @@ def apply_custom_sql(
         download_files(store, clean, sorted(files), first, context, sum(files.values()))
         with scratch_database(scratch_dsn_env) as dsn:
             context.log.info(f"custom SQL: {len(statements)} steps in a scratch database")
-            restore_archive(pg_tools, dsn, first, "the scratch database", context=context)
+            where = f"the scratch database beside scratch_dsn_env {scratch_dsn_env!r}"
+            restore_archive(pg_tools, dsn, first, where, setting=where, context=context)
             run_statements(dsn, statements)
-            dump_archive(pg_tools, dsn, second, "the scratch database", context=context)
+            dump_archive(pg_tools, dsn, second, where, setting=where, context=context)
         delete_dump(store, clean)
         upload_archive(store, second, clean, sse, context)

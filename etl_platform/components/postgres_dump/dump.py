@@ -64,7 +64,15 @@ def take_dump(
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="pg_dump_") as tmp:
         directory = Path(tmp) / "archive"
-        dump_archive(pg_tools, dsn, directory, dump_key, jobs=settings.jobs, context=context)
+        dump_archive(
+            pg_tools,
+            dsn,
+            directory,
+            dump_key,
+            setting=f"source_dsn_env {settings.source_dsn_env!r}",
+            jobs=settings.jobs,
+            context=context,
+        )
         dumped = time.monotonic()
         listing = pg_tools.archive_listing(directory)
         files = upload_archive(store, directory, where, sse, context)

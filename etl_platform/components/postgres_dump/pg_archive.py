@@ -22,13 +22,15 @@ def dump_archive(
     directory: Path,
     what: str,
     *,
+    setting: str,
     jobs: int = 2,
     context: HasLog = QUIET,
 ) -> int:
-    """``pg_dump -Fd`` into ``directory``; returns the archive's bytes."""
+    """``pg_dump -Fd`` into ``directory`` of the database whose DSN ``setting`` holds (named
+    in errors); returns the archive's bytes."""
     written = StepProgress(context, f"pg_dump of {what}", "bytes")
     with written.polling(lambda: archive_bytes(directory)):
-        pg_tools.dump_directory(dsn, directory, jobs=jobs)
+        pg_tools.dump_directory(dsn, directory, setting=setting, jobs=jobs)
     written.done()
     return written.progress.count
 
@@ -44,18 +46,21 @@ def restore_archive(
     directory: Path,
     what: str,
     *,
+    setting: str,
     jobs: int = 2,
     single_transaction: bool = False,
     context: HasLog = QUIET,
 ) -> None:
-    """``pg_restore`` of ``directory`` (see :meth:`PgToolsResource.restore_directory`),
-    logging the tables restored of the archive's total."""
+    """``pg_restore`` of ``directory`` into the database whose DSN ``setting`` holds (named in
+    errors; see :meth:`PgToolsResource.restore_directory`), logging the tables restored of the
+    archive's total."""
     tables = data_file_count([p.name for p in directory.iterdir()])
     restored = StepProgress(context, f"pg_restore of {what}", "tables", tables)
     tracker = RestoredTables()
     pg_tools.restore_directory(
         dsn,
         directory,
+        setting=setting,
         jobs=jobs,
         single_transaction=single_transaction,
         on_verbose_line=lambda line: restored.at(tracker.feed(line)),

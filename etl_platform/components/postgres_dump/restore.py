@@ -88,6 +88,10 @@ def target_databases(settings: RestoreSettings) -> TargetDatabases:
     return TargetDatabases(str(name), dsn, maintenance)
 
 
+def _setting(settings: RestoreSettings) -> str:
+    return f"target_dsn_env {settings.target_dsn_env!r}"
+
+
 def _admin(db: TargetDatabases) -> psycopg.Connection:
     return psycopg.connect(db.maintenance_dsn, autocommit=True, connect_timeout=10)
 
@@ -189,7 +193,15 @@ def _restore_and_verify(
     and verify it; returns rows per table."""
     what = f"{manifest.get('clean_uri', directory.name)} into {db.name}"
     if settings.restore_mode == "single_transaction":
-        restore_archive(pg_tools, db.dsn, directory, what, single_transaction=True, context=context)
+        restore_archive(
+            pg_tools,
+            db.dsn,
+            directory,
+            what,
+            setting=_setting(settings),
+            single_transaction=True,
+            context=context,
+        )
         return verify_restored(db.dsn, manifest, context)
     with _admin(db) as conn:
         _drop(conn, db.next)  # a killed run's leftover
@@ -197,7 +209,15 @@ def _restore_and_verify(
             sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(db.next))
         )
     next_dsn = db.dsn_for(db.next)
-    restore_archive(pg_tools, next_dsn, directory, what, jobs=settings.jobs, context=context)
+    restore_archive(
+        pg_tools,
+        next_dsn,
+        directory,
+        what,
+        setting=f"database {db.next!r} beside {_setting(settings)}",
+        jobs=settings.jobs,
+        context=context,
+    )
     return verify_restored(next_dsn, manifest, context)
 
 

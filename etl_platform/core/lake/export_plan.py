@@ -46,13 +46,15 @@ def date_column_type(table: TableRef, catalog: Sequence[PgColumn], date_column: 
     by_name = {c.name: c for c in catalog}
     if date_column not in by_name:
         raise LakeExportError(
-            f"{table.display}: no date column {date_column!r} (columns: {', '.join(by_name)})"
+            f"{table.display}: no date column {date_column!r} (columns: {', '.join(by_name)})",
+            setting="date_column",
         )
     dcol = by_name[date_column]
     if dcol.element_type is not None or dcol.type_name not in DATE_COLUMN_TYPES:
         raise UnsupportedColumnError(
             f"{table.display}.{date_column}: date column has type {dcol.declared}; "
-            f"expected timestamptz, timestamp or date"
+            f"expected timestamptz, timestamp or date",
+            setting="date_column",
         )
     return dcol.type_name
 
@@ -69,15 +71,18 @@ def _select_columns(
     out = []
     for name in columns:
         if name in seen:
-            raise LakeExportError(f"{table.display}: column {name!r} listed twice")
+            raise LakeExportError(
+                f"{table.display}: column {name!r} listed twice", setting="columns"
+            )
         seen.add(name)
         if name not in by_name:
             raise LakeExportError(
-                f"{table.display}: no column {name!r} (columns: {', '.join(by_name)})"
+                f"{table.display}: no column {name!r} (columns: {', '.join(by_name)})",
+                setting="columns",
             )
         out.append(by_name[name])
     if not out:
-        raise LakeExportError(f"{table.display}: empty column list")
+        raise LakeExportError(f"{table.display}: empty column list", setting="columns")
     return out
 
 
@@ -97,7 +102,9 @@ def plan_export(
     date_type = date_column_type(table, catalog, date_column)
     unknown = set(as_text) - {c.name for c in catalog}
     if unknown:
-        raise LakeExportError(f"{table.display}: as_text names unknown columns {sorted(unknown)}")
+        raise LakeExportError(
+            f"{table.display}: as_text names unknown columns {sorted(unknown)}", setting="as_text"
+        )
     plans = tuple(
         plan_column(
             table.display,
