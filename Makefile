@@ -19,10 +19,11 @@ dev: $(STAMP)
 	$(BIN)/etl-platform dev
 
 ## test: lint, format check and the whole test suite against the embedded stack
+## (two pytest workers, a test file per worker at a time: each worker starts its own stack)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadfile
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .
@@ -34,12 +35,19 @@ stack-up: $(STAMP)
 stack-down: $(STAMP)
 	$(BIN)/etl-platform stack down
 
-bench: $(STAMP)
+# The peer dlt lives in a venv of its own (pyproject's `bench` extra): only its benchmark uses it.
+BENCH_VENV := .venv-bench
+$(BENCH_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install --quiet "dlt[postgres]>=1.31"
+	touch $@
+
+bench: $(STAMP) $(BENCH_VENV)/.installed
 	$(BIN)/python -m benchmarks.dynamo_transform
 	$(BIN)/python -m benchmarks.warehouse_load
 	$(BIN)/python -m benchmarks.lake_export
 	$(BIN)/python -m benchmarks.dump_scrub --mb 1100
-	$(BIN)/python -m benchmarks.microbatch_merge --rounds 3
+	$(BIN)/python -m benchmarks.microbatch_merge --rounds 3 --dlt-python $(BENCH_VENV)/bin/python
 	$(BIN)/python -m benchmarks.microbatch_e2e
 	$(BIN)/python -m benchmarks.run_overhead
 

@@ -34,6 +34,19 @@ def own_stack_dir() -> Iterator[Path]:
         shutil.rmtree(root, ignore_errors=True)
 
 
+@pytest.fixture(autouse=True)
+def no_leftover_definitions_state() -> Iterator[None]:
+    """Each test starts with no current Dagster definitions-state storage. An entered
+    ``DagsterInstance`` puts its storage in a context variable; instances left in another
+    order than entered (one test's fixtures) left it pointing at a disposed instance, and a
+    later test's in-process definitions load failed with "Attempted to resolve undefined
+    DagsterInstance weakref". (A private module: Dagster exports no public way to reset it.)"""
+    from dagster._core.storage.defs_state.base import set_defs_state_storage
+
+    with set_defs_state_storage(None):
+        yield
+
+
 @pytest.fixture(scope="session")
 def local_stack() -> Iterator[LocalStack]:
     root = stack_dir()

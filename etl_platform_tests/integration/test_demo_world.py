@@ -11,9 +11,8 @@ from etl_platform.local import demo
 
 
 def test_demo_world_is_complete_and_idempotent(local_stack, stack_env):
-    first = demo.seed_demo_world()
-    assert first["items"] == demo.DYNAMO_ITEMS
-    assert first["source_rows"] > 0
+    # seeds whatever is missing: another test on this session's stack may have seeded it first
+    demo.seed_demo_world()
 
     dynamodb = boto3.client("dynamodb")
     scanned = sum(
