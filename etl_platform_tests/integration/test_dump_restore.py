@@ -5,6 +5,7 @@ restore sees the old data or the new, never an empty or partial table; a SIGKILL
 from __future__ import annotations
 
 import copy
+import json
 import os
 import signal
 import subprocess
@@ -182,3 +183,24 @@ def test_sigkilled_restore_leaves_the_target_as_it_was(restored, mode):
     settings = RestoreSettings(restored["swap"].load_bucket, "clean", "ETL_TEST_TARGET_DSN", mode)
     restore_dump(settings, restored["store"], restored["pg_tools"], "d2")
     assert _counts(restored["target"]) == restored["new"]
+
+
+def test_a_restore_that_fails_verification_is_never_swapped_in(restored):
+    """The clean manifest says one row more than the archive holds (a truncated or tampered
+    dump): the restore fails naming the table and both counts, and readers keep the old data."""
+    from etl_platform.components.postgres_dump.restore import RestoreError
+    from etl_platform.core.scrub.layout import MANIFEST
+
+    store, swap = restored["store"], restored["swap"]
+    key = next(
+        o["Key"]
+        for o in store.list_objects(swap.load_bucket, "clean")
+        if o["Key"].endswith(MANIFEST) and "d2" in o["Key"]
+    )
+    manifest = json.loads(store.get_bytes(swap.load_bucket, key))
+    manifest["tables"]["public.customers"]["rows"] += 1
+    store.put_bytes(json.dumps(manifest).encode(), swap.load_bucket, key)
+    rows = restored["new"][0]
+    with pytest.raises(RestoreError, match=rf"public\.customers has {rows} rows.* {rows + 1}"):
+        restore_dump(swap, store, restored["pg_tools"], "d2")
+    assert _counts(restored["target"]) == restored["old"]
