@@ -41,6 +41,14 @@ def test_a_date_goes_from_dynamodb_to_the_published_schema(
         }
     assert tables["_order"] == 30 and tables["_user"] == 30
     assert tables["_order__lines"] == sum(i % 3 for i in range(1, 60, 2))
+    published = [
+        e.event_specific_data.materialization.metadata
+        for e in result.all_events
+        if e.event_type_value == "ASSET_MATERIALIZATION"
+    ][-1]
+    # two entity types, two main tables: every table in `table_schemas`, no null column schema
+    assert "dagster/column_schema" not in published
+    assert "_order__lines" in published["table_schemas"].value
 
 
 def test_publishing_an_older_date_never_rolls_readers_back(
@@ -57,6 +65,7 @@ def test_publishing_an_older_date_never_rolls_readers_back(
         if e.event_type_value == "ASSET_MATERIALIZATION"
     ][0]
     assert materialization.metadata["swapped_in"].value is False
+    assert materialization.metadata["dagster/column_schema"].schema.columns  # one main table
     assert materialization.metadata["live_date"].value == "2026-11-05"
     with psycopg.connect(stack_env["ETL_WAREHOUSE_DSN"]) as conn:
         live = conn.execute(

@@ -22,10 +22,12 @@ def column_schema(table: DataTable) -> dg.TableSchema:
     )
 
 
-def main_table_schema(schema_set: DataSchemaSet) -> dg.TableSchema | None:
-    """The column schema of the one main (non-child) table, when there is exactly one."""
+def main_table_schema(schema_set: DataSchemaSet) -> dict[str, dg.TableSchema]:
+    """``{"dagster/column_schema": ...}`` of the one main (non-child) table when there is
+    exactly one; nothing when there are several (one per entity type: the UI's column view
+    takes one table, so ``table_schemas`` lists them all instead of a null entry here)."""
     main = [t for t in schema_set.tables if t.parent is None]
-    return column_schema(main[0]) if len(main) == 1 else None
+    return {"dagster/column_schema": column_schema(main[0])} if len(main) == 1 else {}
 
 
 def schemas_markdown(schema_set: DataSchemaSet) -> dg.MarkdownMetadataValue:

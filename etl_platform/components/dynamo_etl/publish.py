@@ -79,7 +79,7 @@ def publish_date(
             "rows_per_table": dg.MetadataValue.json(expected),
             "segments": config.total_segments,
             "data_schema_fingerprint": merged.fingerprint,
-            "dagster/column_schema": main_table_schema(merged),
+            **main_table_schema(merged),
             "table_schemas": schemas_markdown(merged),
             **retained,
             "duration_s": round(time.monotonic() - started, 3),
