@@ -10,15 +10,13 @@ this process, chunk by chunk.
 from __future__ import annotations
 
 import json
-import queue
-import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from functools import partial
-from typing import IO, Any
+from typing import Any
 
 import psycopg
 from dagster import ConfigurableResource
@@ -31,49 +29,14 @@ from etl_platform.core.dsn import redact_dsn
 from etl_platform.core.object_store import ObjectStore
 from etl_platform.core.retry import classify, is_concurrent_create
 from etl_platform.core.s3_layout import split_s3_uri
-from etl_platform.core.warehouse import Dialect, LoadedRowCount, LoadMethod, PublishLock
-
-try:  # ISA-L inflate: same gzip format, ~3x faster than zlib
-    from isal import igzip as _gzip
-except ImportError:  # pragma: no cover
-    import gzip as _gzip  # type: ignore[no-redef]
-
-COPY_CHUNK_BYTES = 1024 * 1024
-
-
-def _gunzipped_chunks(open_body: Callable[[], IO[bytes]], uri: str) -> Iterator[bytes]:
-    """Decompressed chunks of a gzip object, downloaded and inflated on a second thread so the
-    transfer overlaps the COPY (both release the GIL); at most a few chunks are buffered."""
-    chunks: queue.Queue[bytes | BaseException | None] = queue.Queue(maxsize=8)
-    stop = threading.Event()
-
-    def produce() -> None:
-        try:
-            raw = open_body()
-            try:
-                with _gzip.GzipFile(fileobj=raw) as body:
-                    while not stop.is_set() and (chunk := body.read(COPY_CHUNK_BYTES)):
-                        chunks.put(chunk)
-            finally:
-                raw.close()  # GzipFile leaves the S3 body (and its connection) open
-            chunks.put(None)
-        except BaseException as exc:  # handed to the consumer, which re-raises it
-            chunks.put(exc)
-
-    worker = threading.Thread(target=produce, name=f"gunzip {uri}", daemon=True)
-    worker.start()
-    try:
-        while (item := chunks.get()) is not None:
-            if isinstance(item, BaseException):
-                raise RuntimeError(f"reading {uri} failed: {item}") from item
-            yield item
-    finally:
-        stop.set()
-        while worker.is_alive():
-            try:
-                chunks.get_nowait()
-            except queue.Empty:
-                worker.join(0.05)
+from etl_platform.core.warehouse import (
+    Dialect,
+    FileFormat,
+    LoadedRowCount,
+    LoadMethod,
+    PublishLock,
+)
+from etl_platform.resources.copy_input import gunzipped_chunks, parquet_object_csv_chunks
 
 
 class WarehouseConfigurationError(RuntimeError):
@@ -169,18 +132,22 @@ class WarehouseResource(ConfigurableResource):
         manifest_uri: str | None = None,
         *,
         settings: ObjectSettings = ObjectSettings(),
+        file_format: FileFormat = FileFormat(),
     ) -> LoadResult:
-        """Load gzip CSV objects (platform encoding: RFC-4180, unquoted empty = NULL) into
-        ``schema.table`` with an explicit column list, inside the caller's transaction.
-        ``settings`` name the settings holding the objects' and the manifest's buckets, for
-        errors about a missing bucket or object."""
+        """Load gzip CSV objects (platform encoding: RFC-4180, unquoted empty = NULL, unless
+        ``file_format`` gives other CSV options) or Parquet objects into ``schema.table`` with
+        an explicit column list, inside the caller's transaction. ``settings`` name the
+        settings holding the objects' and the manifest's buckets, for errors about a missing
+        bucket or object."""
         started = time.monotonic()
         if self.sql_dialect.load_method is LoadMethod.COPY_FROM_S3_MANIFEST:
             rows = self._redshift_copy(
-                conn, schema, table, columns, uris, store, manifest_uri, settings
+                conn, schema, table, columns, uris, store, manifest_uri, settings, file_format
             )
         else:
-            rows = self._postgres_copy(conn, schema, table, columns, uris, store, settings)
+            rows = self._postgres_copy(
+                conn, schema, table, columns, uris, store, settings, file_format
+            )
         return LoadResult(
             table=f"{schema}.{table}",
             objects=len(uris),
@@ -197,15 +164,25 @@ class WarehouseResource(ConfigurableResource):
         uris: Sequence[str],
         store: ObjectStore,
         settings: ObjectSettings,
+        file_format: FileFormat,
     ) -> int:
-        statement = warehouse_sql.copy_from_stdin(schema, table, columns, dialect=self.sql_dialect)
+        """Each object streamed into ``COPY FROM STDIN``: gzip CSV inflated as it arrives,
+        Parquet written out as the platform's CSV (columns matched by name)."""
+        statement = warehouse_sql.copy_from_stdin(
+            schema, table, columns, dialect=self.sql_dialect, csv=file_format.csv
+        )
         rows = 0
         for uri in uris:
             bucket, key = split_s3_uri(uri)
             body = partial(store.open_stream, bucket, key, setting=settings.objects)
+            chunks = (
+                parquet_object_csv_chunks(body, uri, columns)
+                if file_format.is_parquet
+                else gunzipped_chunks(body, uri)
+            )
             with conn.cursor() as cur:
                 with cur.copy(statement) as copy:
-                    for chunk in _gunzipped_chunks(body, uri):
+                    for chunk in chunks:
                         copy.write(chunk)
                 rows += max(cur.rowcount, 0)
         return rows
@@ -220,6 +197,7 @@ class WarehouseResource(ConfigurableResource):
         store: ObjectStore,
         manifest_uri: str | None,
         settings: ObjectSettings,
+        file_format: FileFormat,
     ) -> int:
         if not self.iam_role_arn:
             raise WarehouseConfigurationError(
@@ -241,8 +219,9 @@ class WarehouseResource(ConfigurableResource):
             columns,
             manifest_uri,
             self.iam_role_arn,
-            region=self.s3_region,
+            region=None if file_format.is_parquet else self.s3_region,
             dialect=dialect,
+            file_format=file_format,
         )
         with conn.cursor() as cur:
             try:

@@ -28,6 +28,8 @@ from etl_platform.core.microbatch import BatchLimits, DayPattern, Manifest, Mani
 from etl_platform.core.retry import RetrySettings
 from etl_platform.core.s3_layout import s3_uri
 from etl_platform.core.table_spec import ColumnKind, ColumnSpec, TableSpec
+from etl_platform.core.warehouse import CsvOptions, FileKind
+from etl_platform.core.warehouse import FileFormat as CopyFormat
 from etl_platform.core.warehouse import merge_load as wml
 from etl_platform.resources import ObjectStoreResource, QueueResource, WarehouseResource
 
@@ -54,14 +56,41 @@ class BatchingSettings(dg.Model, dg.Resolvable):
 
 
 class FileFormat(dg.Model, dg.Resolvable):
-    kind: str = Field(default="csv_gzip", description="`csv_gzip` or `parquet` (Redshift).")
+    """The files' format: settings only, mapped to each engine's COPY options (never SQL)."""
 
-    @field_validator("kind")
-    @classmethod
-    def _known(cls, value: str) -> str:
-        if value not in ("csv_gzip", "parquet"):
-            raise ValueError(f"file_format.kind {value!r}: use 'csv_gzip' or 'parquet'")
-        return value
+    kind: str = Field(default="csv_gzip", description="`csv_gzip` or `parquet`.")
+    delimiter: str | None = Field(default=None, description="CSV: one character (default `,`).")
+    quote: str | None = Field(default=None, description='CSV: one character (default `"`).')
+    header: bool | None = Field(default=None, description="CSV: the first line is skipped.")
+    null_marker: str | None = Field(
+        default=None,
+        description="CSV: the field meaning NULL (default: an unquoted empty field on "
+        "PostgreSQL, a NUL byte on Redshift).",
+    )
+
+    @model_validator(mode="after")
+    def _valid(self) -> "FileFormat":
+        self.copy_format()
+        return self
+
+    def copy_format(self) -> CopyFormat:
+        """The validated value; errors name the field (``file_format.delimiter``)."""
+        if self.kind not in ("csv_gzip", "parquet"):
+            raise ValueError(f"file_format.kind {self.kind!r}: use 'csv_gzip' or 'parquet'")
+        given = {
+            name: value
+            for name in ("delimiter", "quote", "header", "null_marker")
+            if (value := getattr(self, name)) is not None
+        }
+        if self.kind == "parquet":
+            if given:
+                name = next(iter(given))
+                raise ValueError(f"file_format.{name}: a CSV option, not taken by parquet files")
+            return CopyFormat(FileKind.PARQUET)
+        try:
+            return CopyFormat(FileKind.CSV_GZIP, CsvOptions(**given))
+        except ValueError as exc:
+            raise ValueError(f"file_format.{exc}") from exc
 
 
 class RetryLimits(dg.Model, dg.Resolvable):
@@ -206,7 +235,7 @@ class MicrobatchLoader(dg.Component, dg.Model, dg.Resolvable):
                 self.retry.max_attempts, self.retry.base_delay_seconds, self.retry.max_delay_seconds
             ),
             create_spec=spec,
-            file_format=self.file_format.kind,
+            file_format=self.file_format.copy_format(),
         )
 
     def sensor_settings(self) -> SensorSettings:

@@ -34,7 +34,7 @@ from etl_platform.core.microbatch import DayPattern, Manifest, ManifestFile
 from etl_platform.core.retry import RetrySettings
 from etl_platform.core.s3_layout import split_s3_uri
 from etl_platform.core.table_spec import TableSpec
-from etl_platform.core.warehouse import Dialect
+from etl_platform.core.warehouse import Dialect, FileFormat
 from etl_platform.core.warehouse import merge_load as wml
 from etl_platform.resources import ObjectSettings, ObjectStoreResource, WarehouseResource
 
@@ -63,7 +63,7 @@ class LoadTarget:
     merge_keys: wml.MergeKeys | None
     retry: RetrySettings
     create_spec: TableSpec | None = None
-    file_format: str = "csv_gzip"
+    file_format: FileFormat = FileFormat()
 
     @property
     def label(self) -> str:
@@ -158,6 +158,7 @@ def _stage_files(
                 store,
                 f"{manifest_uri}.{ordinal}",
                 settings=FILE_SETTINGS,
+                file_format=target.file_format,
             ).rows
             if not dialect.identity_numbers_copied_rows:
                 conn.execute(wml.number_stage_file(dialect, ordinal))
@@ -260,12 +261,6 @@ def load_manifest(
 ) -> dict[str, Any]:
     """Load one manifest into the target in one transaction, retrying transient failures;
     returns the materialization metadata."""
-    dialect = warehouse.sql_dialect
-    if target.file_format == "parquet" and not dialect.copies_parquet:
-        raise ValueError(
-            f"micro-batch {target.instance!r}: file format {target.file_format!r} does not "
-            f"load on {dialect.title}, which loads gzip CSV only (setting `file_format`)"
-        )
     for f in manifest.files:
         split_s3_uri(f.url)
     result = LoadCounts()

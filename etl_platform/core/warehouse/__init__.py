@@ -10,6 +10,8 @@ is one frozen value, :class:`Dialect` (:mod:`.dialect`); the builders read its f
   ``psycopg.sql.Identifier``); values are parameters, or ``sql.Literal`` where a statement
   cannot take parameters (Redshift ``COPY`` options, ``SET``);
 * :mod:`.ddl` — column types, table specs, platform-owned schema names, CREATE/DROP;
+* :mod:`.file_format` — a load's file format: gzip CSV with validated COPY options, or Parquet;
+* :mod:`.parquet_csv` — Parquet record batches as the platform's CSV, for ``COPY FROM STDIN``;
 * :mod:`.copy` — ``COPY FROM STDIN``, Redshift ``COPY ... MANIFEST`` and its manifest;
 * :mod:`.load_errors` — a failed Redshift COPY's ``stl_load_errors`` rows and the message;
 * :mod:`.centralize` — the new schema's tables from every segment's staging;
@@ -56,6 +58,7 @@ from .dialect import (
     RedshiftNulls,
     parse_dialect,
 )
+from .file_format import CsvOptions, FileFormat, FileKind
 from .identifiers import catalog_name, identifier, qualified_name, require_folded
 from .load_errors import LOAD_ERROR_COLUMNS, LoadErrorRow, copy_failure_message, load_errors_query
 from .merge import MERGE_BATCH_TABLE, MERGE_RANK_COLUMN, merge_plan
@@ -96,7 +99,10 @@ __all__ = [
     "MERGE_RANK_COLUMN",
     "PUBLISH_LOCK_TABLE",
     "PUBLISH_MARKER_TABLE",
+    "CsvOptions",
     "Dialect",
+    "FileFormat",
+    "FileKind",
     "LoadErrorRow",
     "LoadMethod",
     "LoadedRowCount",

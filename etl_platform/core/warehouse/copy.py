@@ -20,6 +20,7 @@ from typing import Any
 from psycopg import sql
 
 from .dialect import Dialect, LoadMethod, RedshiftNulls, parse_dialect
+from .file_format import CsvOptions, FileFormat
 from .identifiers import column_list, qualified_name
 
 __all__ = ["copy_from_stdin", "copy_manifest", "last_copy_count_query", "redshift_copy"]
@@ -39,18 +40,25 @@ def copy_from_stdin(
     *,
     header: bool = False,
     dialect: Dialect | str = Dialect.POSTGRES,
+    csv: CsvOptions | None = None,
 ) -> sql.Composed:
     """PostgreSQL ``COPY "schema"."table" (cols) FROM STDIN`` for the platform's CSV: RFC-4180,
     comma, ``"`` quote doubled inside fields, UTF-8, unquoted empty field = NULL, ``""`` = empty
     string. Every option is stated although most are CSV-mode defaults; no ESCAPE other than the
-    quote (a backslash is data)."""
+    quote (a backslash is data). ``csv`` replaces the delimiter, quote, NULL marker and header
+    with a file's validated options (:class:`~.file_format.CsvOptions`)."""
     dialect = parse_dialect(dialect)
     _require_load_method(dialect, LoadMethod.COPY_FROM_STDIN, "COPY FROM STDIN")
-    options = "FORMAT csv, DELIMITER ',', QUOTE '\"', NULL '', ENCODING 'UTF8'"
-    if header:
-        options += ", HEADER true"
+    csv = csv if csv is not None else CsvOptions(header=header)
+    null = dialect.csv_null if csv.null_marker is None else csv.null_marker
+    options = sql.SQL("FORMAT csv, DELIMITER {}, QUOTE {}, NULL {}, ENCODING 'UTF8'{}").format(
+        sql.Literal(csv.delimiter),
+        sql.Literal(csv.quote),
+        sql.Literal(null),
+        sql.SQL(", HEADER true" if csv.header or header else ""),
+    )
     return sql.SQL("COPY {} ({}) FROM STDIN ({})").format(
-        qualified_name(dialect, schema, table), column_list(dialect, columns), sql.SQL(options)
+        qualified_name(dialect, schema, table), column_list(dialect, columns), options
     )
 
 
@@ -93,6 +101,7 @@ def redshift_copy(
     nulls: RedshiftNulls | None = None,
     staging: bool = True,
     dialect: Dialect | str = Dialect.REDSHIFT,
+    file_format: FileFormat | None = None,
 ) -> sql.Composed:
     """Redshift ``COPY "schema"."table" (cols) FROM 's3://.../manifest' IAM_ROLE '...'
     [REGION '...'] FORMAT AS CSV QUOTE AS '"' DELIMITER ',' [GZIP] MANIFEST ENCODING UTF8
@@ -107,10 +116,18 @@ def redshift_copy(
     with it: the files were written with the dialect's :attr:`~Dialect.csv_null`.
     ``staging=True`` (every platform COPY loads a table rebuilt for that load) adds the
     dialect's :attr:`~Dialect.staging_copy_options`.
+
+    ``file_format`` (default: the platform's gzip CSV) gives a file's CSV options (``DELIMITER``,
+    ``QUOTE AS``, ``IGNOREHEADER 1``, ``NULL AS``) or Parquet: ``FORMAT AS PARQUET MANIFEST
+    [STATUPDATE OFF]`` and nothing else, the only parameters COPY from columnar files takes
+    (no REGION, compression, CSV, NULL, time format or MAXERROR options: the file carries its
+    types and NULLs, and any error fails the COPY). Parquet columns load by *position* into
+    the column list.
     """
     dialect = parse_dialect(dialect)
     _require_load_method(dialect, LoadMethod.COPY_FROM_S3_MANIFEST, "COPY FROM S3")
     _check_s3_url(manifest_url, "manifest URL")
+    file_format = file_format if file_format is not None else FileFormat()
     parts: list[sql.Composable] = [
         sql.SQL("COPY {} ({}) FROM {} IAM_ROLE {}").format(
             qualified_name(dialect, schema, table),
@@ -120,28 +137,54 @@ def redshift_copy(
         )
     ]
     if region is not None:
+        if file_format.is_parquet:
+            raise ValueError("Redshift COPY from Parquet takes no REGION (same-region bucket)")
         if not _REGION.match(region):
             raise ValueError(f"AWS region {region!r} does not look like e.g. 'eu-west-1'")
         parts.append(sql.SQL("REGION {}").format(sql.Literal(region)))
-    options = ["FORMAT AS CSV QUOTE AS '\"' DELIMITER ','"]
-    if gzip:
-        options.append("GZIP")
-    options += ["MANIFEST", "ENCODING UTF8", "TIMEFORMAT 'auto'"]
-    nulls = RedshiftNulls(nulls if nulls is not None else dialect.redshift_nulls)
-    if nulls is not dialect.redshift_nulls:
-        raise ValueError(
-            f"COPY NULL mode {nulls.value} does not match the files the {dialect.name} dialect "
-            f"writes (NULL marker {dialect.csv_null!r}, mode {dialect.redshift_nulls}): the "
-            "load would turn values into NULL or NULL into text"
+    if file_format.is_parquet:
+        options: list[sql.Composable] = [sql.SQL("FORMAT AS PARQUET MANIFEST")]
+        if staging:
+            statupdate = [o for o in dialect.staging_copy_options if o.startswith("STATUPDATE")]
+            options += [sql.SQL(o) for o in statupdate]
+    else:
+        options = _redshift_csv_options(dialect, file_format.csv, gzip, header, nulls)
+        if staging:
+            options += [sql.SQL(o) for o in dialect.staging_copy_options]
+        options.append(sql.SQL("MAXERROR 0"))
+    return sql.SQL(" ").join(parts + options)
+
+
+def _redshift_csv_options(
+    dialect: Dialect, csv: CsvOptions, gzip: bool, header: bool, nulls: RedshiftNulls | None
+) -> list[sql.Composable]:
+    """The CSV options of a Redshift COPY, up to (not including) the staging options."""
+    options: list[sql.Composable] = [
+        sql.SQL("FORMAT AS CSV QUOTE AS {} DELIMITER {}").format(
+            sql.Literal(csv.quote), sql.Literal(csv.delimiter)
         )
-    options.append("EMPTYASNULL" if nulls is RedshiftNulls.EMPTY_AS_NULL else "NULL AS '\\000'")
-    if header:
-        options.append("IGNOREHEADER 1")
-    if staging:
-        options += dialect.staging_copy_options
-    options.append("MAXERROR 0")
-    parts.append(sql.SQL(" ".join(options)))
-    return sql.SQL(" ").join(parts)
+    ]
+    if gzip:
+        options.append(sql.SQL("GZIP"))
+    options.append(sql.SQL("MANIFEST ENCODING UTF8 TIMEFORMAT 'auto'"))
+    if csv.null_marker is not None:
+        if nulls is not None:
+            raise ValueError("give either the files' null_marker or a COPY NULL mode, not both")
+        options.append(sql.SQL("NULL AS {}").format(sql.Literal(csv.null_marker)))
+    else:
+        nulls = RedshiftNulls(nulls if nulls is not None else dialect.redshift_nulls)
+        if nulls is not dialect.redshift_nulls:
+            raise ValueError(
+                f"COPY NULL mode {nulls.value} does not match the files the {dialect.name} "
+                f"dialect writes (NULL marker {dialect.csv_null!r}, mode "
+                f"{dialect.redshift_nulls}): the load would turn values into NULL or NULL "
+                "into text"
+            )
+        null = "EMPTYASNULL" if nulls is RedshiftNulls.EMPTY_AS_NULL else "NULL AS '\\000'"
+        options.append(sql.SQL(null))
+    if header or csv.header:
+        options.append(sql.SQL("IGNOREHEADER 1"))
+    return options
 
 
 def copy_manifest(entries: Iterable[tuple[str, int]]) -> dict[str, Any]:

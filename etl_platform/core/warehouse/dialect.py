@@ -173,8 +173,6 @@ class Dialect:
     #: change instead of two, ~3 ms of a micro-batch's fixed cost); else ``LIKE`` alone, then
     #: ``ALTER TABLE ... ADD COLUMN`` (the platform does not rely on the mixed form on Redshift)
     create_like_takes_columns: bool
-    #: COPY loads Parquet objects (Redshift ``FORMAT AS PARQUET`` from S3); else gzip CSV only
-    copies_parquet: bool
     # --- connections
     #: ``client_encoding`` to ask for (Redshift reports UNICODE); None = the server's
     client_encoding: str | None
@@ -268,7 +266,6 @@ Dialect.POSTGRES = Dialect(
     temp_table_on_commit_drop=True,
     identity_numbers_copied_rows=True,
     create_like_takes_columns=True,
-    copies_parquet=False,
     client_encoding=None,
     prepared_statements=True,
 )
@@ -342,7 +339,6 @@ Dialect.REDSHIFT = Dialect(
     temp_table_on_commit_drop=False,
     identity_numbers_copied_rows=False,
     create_like_takes_columns=False,
-    copies_parquet=True,
     client_encoding="UTF8",
     prepared_statements=False,
     grantee_keyword="ROLE",
