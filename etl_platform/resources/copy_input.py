@@ -1,12 +1,14 @@
-"""The bytes a ``COPY FROM STDIN`` reads, from one S3 object: gzip CSV inflated as it
-downloads, or Parquet written out as the platform's CSV (``core/warehouse/parquet_csv.py``)."""
+"""The bytes a ``COPY FROM STDIN`` reads, from one S3 object: gzip CSV inflated (a small
+object in one piece on the calling thread, a larger one as it downloads, on a second thread),
+or Parquet written out as the platform's CSV (``core/warehouse/parquet_csv.py``)."""
 
 from __future__ import annotations
 
+import io
 import queue
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from typing import IO
+from typing import IO, Any, cast
 
 from etl_platform.core.warehouse.parquet_csv import parquet_csv_chunks
 
@@ -16,9 +18,68 @@ except ImportError:  # pragma: no cover
     import gzip as _gzip  # type: ignore[no-redef]
 
 COPY_CHUNK_BYTES = 1024 * 1024
+#: A gzip object up to this size (compressed) is inflated in one piece on the calling thread:
+#: for a small file a thread costs more than the overlap it buys.
+SMALL_OBJECT_BYTES = 8 * 1024 * 1024
+
+
+def _read_up_to(raw: IO[bytes], limit: int) -> bytes:
+    """At most ``limit`` bytes of ``raw``: fewer only at its end."""
+    parts, size = [], 0
+    while size < limit and (part := raw.read(limit - size)):
+        parts.append(part)
+        size += len(part)
+    return b"".join(parts)
+
+
+class _Rejoined(io.RawIOBase):
+    """The bytes already read from a stream, then the rest of it."""
+
+    def __init__(self, head: bytes, rest: IO[bytes]) -> None:
+        super().__init__()
+        self._head, self._rest = memoryview(head), rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self._head:
+            n = min(len(buffer), len(self._head))
+            buffer[:n], self._head = self._head[:n], self._head[n:]
+            return n
+        data = self._rest.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self._rest.close()
+        super().close()
 
 
 def gunzipped_chunks(open_body: Callable[[], IO[bytes]], uri: str) -> Iterator[bytes]:
+    """Decompressed chunks of a gzip object. One of at most ``SMALL_OBJECT_BYTES`` is read and
+    inflated here, in one piece; a larger one is downloaded and inflated on a second thread so
+    the transfer overlaps the COPY."""
+    try:
+        raw = open_body()
+        try:
+            head = _read_up_to(raw, SMALL_OBJECT_BYTES + 1)
+            small = len(head) <= SMALL_OBJECT_BYTES
+            data = _gzip.decompress(head) if small else b""
+        except BaseException:
+            raw.close()
+            raise
+    except Exception as exc:
+        raise RuntimeError(f"reading {uri} failed: {exc}") from exc
+    if small:
+        raw.close()
+        yield data
+        return
+    rejoined = cast(IO[bytes], _Rejoined(head, raw))
+    yield from _gunzipped_on_a_thread(lambda: rejoined, uri)
+
+
+def _gunzipped_on_a_thread(open_body: Callable[[], IO[bytes]], uri: str) -> Iterator[bytes]:
     """Decompressed chunks of a gzip object, downloaded and inflated on a second thread so the
     transfer overlaps the COPY (both release the GIL); at most a few chunks are buffered."""
     chunks: queue.Queue[bytes | BaseException | None] = queue.Queue(maxsize=8)

@@ -3,8 +3,8 @@
 Dialect differences live in one value, ``etl_platform.core.warehouse.Dialect``; this resource
 only connects (timeouts, the dialect's connection options), runs transactions and moves CSV
 objects from S3 into tables the way the dialect's ``load_method`` says: Redshift reads them
-itself (``COPY ... MANIFEST``), PostgreSQL gets them streamed into ``COPY ... FROM STDIN`` by
-this process, chunk by chunk.
+itself (``COPY ... MANIFEST``), PostgreSQL gets them fed into ``COPY ... FROM STDIN`` by this
+process (``copy_input``: a small object in one piece, a large one chunk by chunk).
 """
 
 from __future__ import annotations
@@ -36,7 +36,8 @@ from etl_platform.core.warehouse import (
     LoadMethod,
     PublishLock,
 )
-from etl_platform.resources.copy_input import gunzipped_chunks, parquet_object_csv_chunks
+
+from .copy_input import gunzipped_chunks, parquet_object_csv_chunks
 
 
 class WarehouseConfigurationError(RuntimeError):
@@ -105,10 +106,11 @@ class WarehouseResource(ConfigurableResource):
                 f"(setting `dsn`, ETL_WAREHOUSE_DSN in the demo): {exc}"
             ) from exc
         try:
-            for statement in warehouse_sql.session_timeouts(
+            timeouts = warehouse_sql.session_timeouts(
                 dialect, self.statement_timeout_s * 1000, self.lock_timeout_s * 1000
-            ):
-                conn.execute(statement)
+            )
+            # one round trip: parameterless statements go by the simple query protocol
+            conn.execute(sql.SQL("; ").join(timeouts), prepare=False)
             conn.commit()
             yield conn
         finally:

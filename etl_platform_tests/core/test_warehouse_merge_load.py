@@ -118,7 +118,22 @@ def test_reserved_column_names_are_refused():
 
 
 def test_columns_query_folds_case_on_redshift():
-    _, params = m.columns_query(RS, "Sales", "Orders")
-    assert params == ("sales", "orders")
-    _, params = m.columns_query(PG, "Sales", "Orders")
-    assert params == ("Sales", "Orders")
+    redshift = text(m.columns_query(RS, "Sales", "Orders", ["id"]))
+    assert "n.nspname = 'sales' AND c.relname = 'orders'" in redshift
+    assert "pg_index" not in redshift  # no ON CONFLICT there: the probe is not asked
+    assert not isinstance(sqlglot.parse_one(redshift, read="redshift"), sqlglot.exp.Command)
+    postgres = text(m.columns_query(PG, "Sales", "Orders", ["region", "id"]))
+    assert "n.nspname = 'Sales' AND c.relname = 'Orders'" in postgres
+    assert "ARRAY['id', 'region']::text[]" in postgres
+
+
+def test_upsert_without_delete_flag_has_no_delete_part():
+    keys = m.MergeKeys(("id", "region"), "updated_at")
+    statement = text(m.upsert_statement("sales", "orders", COLS, keys))
+    assert "DELETE" not in statement and "del AS" not in statement
+    assert statement.count("FROM src") == 2  # the insert, and one pass for the counts
+    flagged = text(m.upsert_statement("sales", "orders", COLS, KEYS))
+    assert 'del AS (DELETE FROM "sales"."orders"' in flagged
+    assert 'FROM src WHERE src."is_deleted" IS NOT TRUE ON CONFLICT' in flagged
+    for one in (statement, flagged):
+        assert sqlglot.parse_one(one, read="postgres") is not None

@@ -36,8 +36,9 @@ KEYS = m.MergeKeys(("id",), "ts", "del")
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-def model(table: dict, load: list[list[tuple]]) -> tuple[dict, int]:
-    """The table after the load, and how many rows the load wrote."""
+def model(table: dict, load: list[list[tuple]], flagged: bool = True) -> tuple[dict, int]:
+    """The table after the load, and how many rows the load wrote; without ``flagged`` the
+    fourth column is plain data, not a delete flag."""
     table = dict(table)
     written = 0
     winners: dict[int, tuple] = {}
@@ -52,7 +53,7 @@ def model(table: dict, load: list[list[tuple]]) -> tuple[dict, int]:
         stored = table.get(key)
         if stored is not None and stored[1] is not None and (row[1] is None or row[1] < stored[1]):
             continue
-        if row[3]:
+        if flagged and row[3]:
             table.pop(key, None)
         else:
             table[key] = row
@@ -78,7 +79,11 @@ def csv_line(row: tuple) -> bytes:
 
 
 def run_load(
-    conn: psycopg.Connection, load: list[list[tuple]], merge: bool = True, upsert: bool = False
+    conn: psycopg.Connection,
+    load: list[list[tuple]],
+    merge: bool = True,
+    upsert: bool = False,
+    keys: m.MergeKeys = KEYS,
 ) -> dict:
     counts: dict[str, int] = {}
     with conn.transaction():
@@ -92,12 +97,12 @@ def run_load(
                     for row in rows:
                         copy.write(csv_line(row))
             if merge and upsert:
-                row = cur.execute(m.upsert_statement("mb", "items", COLS, KEYS)).fetchone()
+                row = cur.execute(m.upsert_statement("mb", "items", COLS, keys)).fetchone()
                 names = ("batch", "delete", "insert", "replace", "drop_older")
                 counts = dict(zip(names, row, strict=True))
                 counts["insert"] += counts["replace"]  # as merge_statements counts it
             elif merge:
-                for action, s in m.merge_statements(PG, "mb", "items", COLS, KEYS):
+                for action, s in m.merge_statements(PG, "mb", "items", COLS, keys):
                     cur.execute(s)
                     counts[action] = cur.rowcount
             else:
@@ -131,16 +136,23 @@ loads_st = st.lists(st.lists(st.lists(rows_st, max_size=6), min_size=1, max_size
 @settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(loads=loads_st, upsert=st.booleans())
-def test_merge_equals_the_model(conn, loads, upsert):
+@given(loads=loads_st, upsert=st.booleans(), flagged=st.booleans())
+def test_merge_equals_the_model(conn, loads, upsert, flagged):
     conn.execute("TRUNCATE mb.items")
+    keys = KEYS if flagged else m.MergeKeys(("id",), "ts")
     expected: dict = {}
     for load in loads:
-        counts = run_load(conn, load, upsert=upsert)
-        expected, written = model(expected, load)
+        counts = run_load(conn, load, upsert=upsert, keys=keys)
+        before = expected
+        expected, written = model(expected, load, flagged)
         assert table_rows(conn) == expected
         assert counts["insert"] == written
-        assert counts["batch"] == len({row[0] for rows in load for row in rows})
+        winners = {row[0] for rows in load for row in rows}
+        assert counts["batch"] == len(winners)
+        if not flagged:  # every winner is written (new or replacing) or dropped as older
+            assert counts.get("delete", 0) == 0
+            assert counts["drop_older"] == len(winners) - written
+            assert counts["replace"] == len(winners & before.keys()) - counts["drop_older"]
 
 
 @pytest.mark.parametrize("upsert", [False, True])
@@ -161,11 +173,14 @@ def test_counts_of_one_load(conn, upsert):
     assert counts["drop_older"] == 1 and table_rows(conn)[1][2] == "a2"
 
 
-def test_unique_key_probe(conn):
-    query, params = m.unique_key_query("mb", "items", ["id"])
-    assert conn.execute(query, params).fetchall() == [(1,)]
-    query, params = m.unique_key_query("mb", "items", ["id", "ts"])
-    assert conn.execute(query, params).fetchall() == []
+def test_columns_and_unique_key_probe(conn):
+    rows = conn.execute(m.columns_query(PG, "mb", "items", ["id"])).fetchall()
+    assert rows == [(c, True) for c in COLS]
+    for key in (["id", "ts"], []):
+        rows = conn.execute(m.columns_query(PG, "mb", "items", key)).fetchall()
+        assert rows == [(c, False) for c in COLS]
+    conn.execute("CREATE UNIQUE INDEX ON mb.items (val, id)")
+    assert conn.execute(m.columns_query(PG, "mb", "items", ["id", "val"])).fetchall()[0][1]
 
 
 def test_merge_off_appends(conn):

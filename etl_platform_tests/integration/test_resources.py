@@ -21,7 +21,9 @@ from etl_platform.resources import (
     PgToolsResource,
     QueueResource,
     WarehouseResource,
+    copy_input,
 )
+from etl_platform.resources.copy_input import COPY_CHUNK_BYTES
 
 
 class _PatternStream(io.RawIOBase):
@@ -372,3 +374,23 @@ def test_failed_pg_dump_leaves_no_object(local_stack, stack_state):
     assert "pg_dump of the database in source_dsn_env 'SRC' failed" in str(error.value)
     assert dsn not in str(error.value)
     assert list(store.list_objects("dumps-failed", "x/")) == []
+
+
+@pytest.mark.parametrize("small_limit", [None, 100])
+def test_gzip_objects_inflate_small_ones_whole_and_large_ones_in_chunks(monkeypatch, small_limit):
+    """A small object is one chunk (one COPY write, no thread); past the limit it is streamed
+    in chunks. Both give the same bytes, multi-member gzip included, and a corrupt object is an
+    error naming it."""
+    if small_limit is not None:
+        monkeypatch.setattr(copy_input, "SMALL_OBJECT_BYTES", small_limit)
+    data = b"".join(b"%d,row %d\n" % (i, i) for i in range(300_000))  # ~4 MB, > 1 chunk
+    half = len(data) // 2
+    body = gzip.compress(data[:half]) + gzip.compress(data[half:])
+    chunks = list(copy_input.gunzipped_chunks(lambda: io.BytesIO(body), "s3://b/k.csv.gz"))
+    assert b"".join(chunks) == data
+    if small_limit is None:
+        assert len(chunks) == 1
+    else:
+        assert len(chunks) > 1 and max(map(len, chunks)) <= COPY_CHUNK_BYTES
+    with pytest.raises(RuntimeError, match="reading s3://b/bad.csv.gz failed"):
+        list(copy_input.gunzipped_chunks(lambda: io.BytesIO(body[:-30]), "s3://b/bad.csv.gz"))

@@ -120,15 +120,32 @@ def write_manifest(target: LoadTarget, store: ObjectStoreResource, manifest: Man
     return s3_layout.s3_uri(target.manifest_bucket, key)
 
 
-def _table_columns(target: LoadTarget, warehouse: WarehouseResource, conn: Any) -> list[str]:
-    query, params = wml.columns_query(warehouse.sql_dialect, target.schema, target.table)
-    columns = [r[0] for r in conn.execute(query, params).fetchall()]
-    if not columns:
+@dataclass(frozen=True)
+class TargetShape:
+    """The target's columns, and whether it has a unique index on exactly the merge key."""
+
+    columns: list[str]
+    key_is_unique: bool
+
+
+def _open_load(target: LoadTarget, dialect: Dialect, cur: Any) -> TargetShape:
+    """Begin the load (isolation, lock), create the stage and read the target's shape, in
+    one round trip."""
+    keys = target.merge_keys.primary_key if target.merge_keys else ()
+    rows = _execute_together(
+        cur,
+        [
+            *wml.begin_load(dialect, target.schema, target.table),
+            *wml.create_stage(dialect, target.schema, target.table),
+            wml.columns_query(dialect, target.schema, target.table, keys),
+        ],
+    )
+    if not rows:
         raise ValueError(
             f"target table {target.label} of micro-batch instance {target.instance!r} does not "
             "exist (setting `target_table`; give `columns` to have it created)"
         )
-    return columns
+    return TargetShape([r[0] for r in rows], bool(rows[0][1]))
 
 
 def _stage_files(
@@ -171,23 +188,19 @@ def _stage_files(
     return rows
 
 
-def _merge(target: LoadTarget, dialect: Dialect, cur: Any, columns: list[str]) -> dict[str, int]:
+def _merge(target: LoadTarget, dialect: Dialect, cur: Any, shape: TargetShape) -> dict[str, int]:
     """Append, or merge: one upsert statement on PostgreSQL when the key has a unique index,
     else the portable delete-insert. Returns the row count of each action."""
-    keys, schema, table = target.merge_keys, target.schema, target.table
+    keys, schema, table, columns = target.merge_keys, target.schema, target.table, shape.columns
     if keys is None:
         cur.execute(wml.append_statement(dialect, schema, table, columns))
         return {"insert": cur.rowcount}
-    if dialect.supports_on_conflict_upsert:
-        query, params = wml.unique_key_query(schema, table, keys.primary_key)
-        if cur.execute(query, params).fetchone():
-            row = cur.execute(
-                wml.upsert_statement(schema, table, columns, keys, dialect)
-            ).fetchone()
-            names = ("batch", "delete", "insert", "replace", "drop_older")
-            counts = dict(zip(names, (int(v) for v in row), strict=True))
-            counts["insert"] += counts["replace"]  # counted as merge_statements counts it
-            return counts
+    if dialect.supports_on_conflict_upsert and shape.key_is_unique:
+        row = cur.execute(wml.upsert_statement(schema, table, columns, keys, dialect)).fetchone()
+        names = ("batch", "delete", "insert", "replace", "drop_older")
+        counts = dict(zip(names, (int(v) for v in row), strict=True))
+        counts["insert"] += counts["replace"]  # counted as merge_statements counts it
+        return counts
     counts = {}
     for action, statement in wml.merge_statements(dialect, schema, table, columns, keys):
         cur.execute(statement)
@@ -195,11 +208,13 @@ def _merge(target: LoadTarget, dialect: Dialect, cur: Any, columns: list[str]) -
     return counts
 
 
-def _execute_together(cur: Any, statements: list[sql.Composed]) -> None:
+def _execute_together(cur: Any, statements: list[sql.Composed]) -> list[tuple[Any, ...]]:
     """Parameterless statements in one round trip (psycopg sends a query without parameters
-    by the simple query protocol, which takes several statements)."""
-    if statements:
-        cur.execute(sql.SQL("; ").join(statements), prepare=False)
+    by the simple query protocol, which takes several statements); the last one's rows."""
+    cur.execute(sql.SQL("; ").join(statements), prepare=False)
+    while cur.nextset():
+        pass
+    return cur.fetchall() if cur.description else []
 
 
 def _load_once(
@@ -216,16 +231,14 @@ def _load_once(
     with warehouse.connect() as conn:
         with conn.transaction():
             with conn.cursor() as cur:
-                _execute_together(cur, wml.begin_load(dialect, target.schema, target.table))
-                columns = _table_columns(target, warehouse, conn)
-                _execute_together(cur, wml.create_stage(dialect, target.schema, target.table))
+                shape = _open_load(target, dialect, cur)
             rows_read = _stage_files(
-                context, target, warehouse, store, conn, columns, manifest, manifest_uri
+                context, target, warehouse, store, conn, shape.columns, manifest, manifest_uri
             )
             what = f"merge of {manifest_uri} into {target.label}"
             merged = StepProgress(context, what, "rows written")
             with conn.cursor() as cur:
-                counts = _merge(target, dialect, cur, columns)
+                counts = _merge(target, dialect, cur, shape)
             merged.tick(max(counts.get("insert", 0), 0))
             merged.done()
     result.rows_read, result.counts = int(rows_read), counts

@@ -59,7 +59,6 @@ __all__ = [
     "create_target_if_missing",
     "merge_statements",
     "number_stage_file",
-    "unique_key_query",
     "upsert_statement",
 ]
 
@@ -111,19 +110,31 @@ def _names(dialect: Dialect, columns: Sequence[str], alias: str | None = None) -
     return sql.SQL(", ").join(ids)
 
 
-def columns_query(dialect: Dialect, schema: str, table: str) -> tuple[sql.Composed, tuple]:
-    """The target's column names in table order, and the parameters to run it with. Redshift
-    folds names to lower case, so the lookup does too there. Read from the system catalog
-    (both engines have ``pg_attribute``): ``information_schema.columns`` is a view that costs
-    about as much as the rest of a small load's fixed statements together."""
+def columns_query(
+    dialect: Dialect, schema: str, table: str, unique_key: Sequence[str] = ()
+) -> sql.Composed:
+    """The target's columns in table order, one row each: the name, and whether the table has
+    a unique index on exactly ``unique_key`` (the same on every row; false when ``unique_key``
+    is empty or the dialect has no ``ON CONFLICT``). Redshift folds names to lower case, so the
+    lookup does too there. Parameterless (literals), so it shares a round trip with the load's
+    first statements. Read from the system catalog (both engines have ``pg_attribute``):
+    ``information_schema.columns`` is a view that costs about as much as the rest of a small
+    load's fixed statements together."""
     dialect = parse_dialect(dialect)
     schema, table = dialect.fold_identifier(schema), dialect.fold_identifier(table)
-    query = sql.SQL(
-        "SELECT a.attname FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
-        "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relname = %s "
+    unique = sql.SQL("false")
+    if unique_key and dialect.supports_on_conflict_upsert:
+        unique = sql.SQL(
+            "EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisunique "
+            "AND i.indpred IS NULL AND i.indexprs IS NULL AND ARRAY(SELECT k.attname::text "
+            "FROM pg_attribute k WHERE k.attrelid = c.oid AND k.attnum = ANY(i.indkey) "
+            "ORDER BY k.attname) = ARRAY[{}]::text[])"
+        ).format(sql.SQL(", ").join(sql.Literal(k) for k in sorted(unique_key)))
+    return sql.SQL(
+        "SELECT a.attname, {} FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = {} AND c.relname = {} "
         "AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum"
-    )
-    return sql.Composed([query]), (schema, table)
+    ).format(unique, sql.Literal(schema), sql.Literal(table))
 
 
 def create_target_if_missing(dialect: Dialect, schema: str, spec: TableSpec) -> list[sql.Composed]:
@@ -326,18 +337,6 @@ def append_statement(
     )
 
 
-def unique_key_query(schema: str, table: str, key: Sequence[str]) -> tuple[sql.Composed, tuple]:
-    """PostgreSQL: one row when ``schema.table`` has a unique index on exactly ``key``."""
-    query = sql.SQL(
-        "SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid "
-        "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relname = %s "
-        "AND i.indisunique AND i.indpred IS NULL AND i.indexprs IS NULL AND ARRAY(SELECT "
-        "a.attname::text FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum = ANY(i.indkey) "
-        "ORDER BY a.attname) = %s::text[]"
-    )
-    return sql.Composed([query]), (schema, table, sorted(key))
-
-
 def upsert_statement(
     schema: str,
     table: str,
@@ -347,7 +346,8 @@ def upsert_statement(
 ) -> sql.Composed:
     """The one-statement merge (same rules as :func:`merge_statements`) where the dialect
     :attr:`~Dialect.supports_on_conflict_upsert` (PostgreSQL), needing a unique index on the
-    key. Returns one row: batch, delete, insert, replace, drop_older."""
+    key. Returns one row: batch, delete, insert, replace, drop_older. Without a delete flag
+    the statement has no ``DELETE`` part at all (delete is then 0)."""
     dialect = parse_dialect(dialect)
     if not dialect.supports_on_conflict_upsert:
         raise ValueError(f"{dialect.title} has no INSERT ... ON CONFLICT: use merge_statements")
@@ -357,38 +357,60 @@ def upsert_statement(
     target = qualified_name(dialect, schema, table)
     ts = sql.Identifier(keys.timestamp_column)
     key_list = _names(dialect, keys.primary_key)
-    non_key = [c for c in columns if c not in keys.primary_key]
-    updates = sql.SQL(", ").join(
-        sql.SQL("{} = EXCLUDED.{}").format(sql.Identifier(c), sql.Identifier(c)) for c in non_key
-    )
-    flag = sql.Identifier(keys.delete_column) if keys.delete_column else None
-    is_delete = sql.SQL("src.{} IS TRUE").format(flag) if flag else sql.SQL("false")
-    return sql.SQL(
+    non_key = [c for c in columns if c not in keys.primary_key] or [keys.primary_key[0]]
+    parts = {
+        "keys": key_list,
+        "cols": _names(dialect, columns),
+        "src_cols": _names(dialect, columns, "src"),
+        "stage": sql.Identifier(STAGE_TABLE),
+        "ts": ts,
+        "order": sql.Identifier(LOAD_ORDER_COLUMN),
+        "target": target,
+        "updates": sql.SQL(", ").join(
+            sql.SQL("{} = EXCLUDED.{}").format(sql.Identifier(c), sql.Identifier(c))
+            for c in non_key
+        ),
+    }
+    src = sql.SQL(
         "WITH src AS MATERIALIZED (SELECT DISTINCT ON ({keys}) {cols} FROM {stage} "
         "ORDER BY {keys}, {ts} DESC NULLS LAST, {order} DESC), "
-        "del AS (DELETE FROM {target} AS t USING src WHERE {match} AND {is_delete} "
-        "AND (t.{ts} IS NULL OR src.{ts} >= t.{ts}) RETURNING 1), "
-        "up AS (INSERT INTO {target} AS t ({cols}) SELECT {src_cols} FROM src "
-        "WHERE NOT ({is_delete}) ON CONFLICT ({keys}) DO UPDATE SET {updates} "
+    ).format(**parts)
+    upsert = sql.SQL(
+        "up AS (INSERT INTO {target} AS t ({cols}) SELECT {src_cols} FROM src{keep} "
+        "ON CONFLICT ({keys}) DO UPDATE SET {updates} "
         "WHERE t.{ts} IS NULL OR EXCLUDED.{ts} >= t.{ts} RETURNING (t.xmax = 0) AS fresh) "
-        "SELECT (SELECT count(*) FROM src), (SELECT count(*) FROM del), "
-        "count(*) FILTER (WHERE fresh), count(*) FILTER (WHERE NOT fresh), "
-        "(SELECT count(*) FROM src WHERE NOT ({is_delete})) - count(*) FROM up"
-    ).format(
-        keys=key_list,
-        cols=_names(dialect, columns),
-        src_cols=_names(dialect, columns, "src"),
-        stage=sql.Identifier(STAGE_TABLE),
-        ts=ts,
-        order=sql.Identifier(LOAD_ORDER_COLUMN),
-        target=target,
-        match=_key_match(
-            keys.primary_key, sql.Composed([sql.Identifier("t")]), sql.Composed([sql.SQL("src")])
-        ),
-        is_delete=is_delete,
-        updates=updates
-        if non_key
-        else sql.SQL("{} = EXCLUDED.{}").format(
-            sql.Identifier(keys.primary_key[0]), sql.Identifier(keys.primary_key[0])
-        ),
+    )
+    # the winners counted in one pass over src: all of them, and those the upsert takes
+    counts = sql.SQL(
+        "SELECT n.batch, {deleted}, u.inserted, u.replaced, n.kept - u.inserted - u.replaced "
+        "FROM (SELECT count(*) AS batch, {kept} AS kept FROM src) AS n, "
+        "(SELECT count(*) FILTER (WHERE fresh) AS inserted, "
+        "count(*) FILTER (WHERE NOT fresh) AS replaced FROM up) AS u"
+    )
+    if not keys.delete_column:
+        return sql.Composed(
+            [
+                src,
+                upsert.format(keep=sql.SQL(""), **parts),
+                counts.format(deleted=sql.SQL("0"), kept=sql.SQL("count(*)")),
+            ]
+        )
+    flag = sql.Identifier(keys.delete_column)
+    match = _key_match(
+        keys.primary_key, sql.Composed([sql.SQL("t")]), sql.Composed([sql.SQL("src")])
+    )
+    delete = sql.SQL(
+        "del AS (DELETE FROM {target} AS t USING src WHERE {match} AND src.{flag} IS TRUE "
+        "AND (t.{ts} IS NULL OR src.{ts} >= t.{ts}) RETURNING 1), "
+    ).format(match=match, flag=flag, **parts)
+    return sql.Composed(
+        [
+            src,
+            delete,
+            upsert.format(keep=sql.SQL(" WHERE src.{} IS NOT TRUE").format(flag), **parts),
+            counts.format(
+                deleted=sql.SQL("(SELECT count(*) FROM del)"),
+                kept=sql.SQL("count(*) FILTER (WHERE src.{} IS NOT TRUE)").format(flag),
+            ),
+        ]
     )
