@@ -35,15 +35,28 @@ def own_stack_dir() -> Iterator[Path]:
 
 
 @pytest.fixture(autouse=True)
-def no_leftover_definitions_state() -> Iterator[None]:
-    """Each test starts with no current Dagster definitions-state storage. An entered
-    ``DagsterInstance`` puts its storage in a context variable; instances left in another
-    order than entered (one test's fixtures) left it pointing at a disposed instance, and a
-    later test's in-process definitions load failed with "Attempted to resolve undefined
-    DagsterInstance weakref". (A private module: Dagster exports no public way to reset it.)"""
-    from dagster._core.storage.defs_state.base import set_defs_state_storage
+def no_dead_definitions_state(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Dagster keeps the current instance's definitions-state storage in a context variable,
+    read by every in-process definitions load. In a long pytest process it was sometimes left
+    holding the storage of a disposed instance, and a later ``dg.materialize`` failed with
+    "Attempted to resolve undefined DagsterInstance weakref" (seen in test_dynamo_round_trip
+    and test_dynamo_cli, depending on which test files ran before in the same process; not
+    reproduced alone). Each test starts with none, and a storage whose instance is gone reads
+    as none. (Private Dagster modules: there is no public way to reset it.)"""
+    from dagster._core.storage.defs_state import base
 
-    with set_defs_state_storage(None):
+    current = base.DefsStateStorage.get
+
+    def live_storage() -> base.DefsStateStorage | None:
+        storage = current()
+        if storage is not None and not storage.has_instance:
+            return None
+        if storage is not None and storage._instance_weakref() is None:  # type: ignore[misc]
+            return None
+        return storage
+
+    monkeypatch.setattr(base.DefsStateStorage, "get", staticmethod(live_storage))
+    with base.set_defs_state_storage(None):
         yield
 
 
