@@ -395,10 +395,21 @@ def upsert_statement(
                 counts.format(deleted=sql.SQL("0"), kept=sql.SQL("count(*)")),
             ]
         )
-    flag = sql.Identifier(keys.delete_column)
-    match = _key_match(
-        keys.primary_key, sql.Composed([sql.SQL("t")]), sql.Composed([sql.SQL("src")])
-    )
+    return _upsert_with_deletes(keys.delete_column, keys.primary_key, parts, src, upsert, counts)
+
+
+def _upsert_with_deletes(
+    delete_column: str,
+    primary_key: Sequence[str],
+    parts: dict[str, sql.Composable],
+    src: sql.Composed,
+    upsert: sql.SQL,
+    counts: sql.SQL,
+) -> sql.Composed:
+    """:func:`upsert_statement` with a delete-flag column: a ``del`` part removes the stored
+    rows whose winning version is flagged (and not older), the upsert skips flagged winners."""
+    flag = sql.Identifier(delete_column)
+    match = _key_match(primary_key, sql.Composed([sql.SQL("t")]), sql.Composed([sql.SQL("src")]))
     delete = sql.SQL(
         "del AS (DELETE FROM {target} AS t USING src WHERE {match} AND src.{flag} IS TRUE "
         "AND (t.{ts} IS NULL OR src.{ts} >= t.{ts}) RETURNING 1), "
