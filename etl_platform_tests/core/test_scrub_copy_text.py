@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import re
 
+import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -17,8 +19,9 @@ from etl_platform.core.scrub import (
     encode_field,
     parse_rules,
 )
+from etl_platform.core.scrub.prf import base32_digits
 from etl_platform.core.scrub.rules import ColumnRule
-from etl_platform.core.scrub.transforms import permute_phone_number
+from etl_platform.core.scrub.transforms import batch_rewrite, permute_phone_number
 
 KEY = b"k" * 32
 pg_text = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"))
@@ -99,6 +102,21 @@ def test_pseudonyms_are_deterministic_well_formed_and_never_null(value):
     assert len(_rewrite("hash")(raw)) == 32
     assert int(_rewrite("hash", output="int")(raw)) < 2**63
     assert _rewrite("fake_email")(b"\\N") == b"\\N"
+
+
+@given(st.binary(min_size=16, max_size=16), st.integers(1, 25))
+def test_base32_digits_are_rfc_4648_base32(digest, count):
+    digests = np.frombuffer(digest, dtype=np.uint8).reshape(1, 16)
+    expected = base64.b32encode(digest).lower()[:count]
+    assert base32_digits(digests, count).tobytes() == expected
+
+
+def test_unique_fake_emails_are_short_and_distinct():
+    rewrite = batch_rewrite(ColumnRule(action="fake_email", unique=True), KEY)
+    values = [b"person%d@mail.example.com" % i for i in range(200_000)]
+    out = rewrite(values)
+    assert len(set(out)) == len(values)
+    assert {len(v) for v in out} == {len(b"u@example.invalid") + 20}
 
 
 def test_keyed_outputs_depend_on_the_key():

@@ -87,6 +87,18 @@ def hex_digits(digests: np.ndarray) -> np.ndarray:
     return out
 
 
+_BASE32 = np.frombuffer(b"abcdefghijklmnopqrstuvwxyz234567", dtype=np.uint8)
+_FIVE_BITS = np.array([16, 8, 4, 2, 1], dtype=np.uint8)
+
+
+def base32_digits(digests: np.ndarray, count: int) -> np.ndarray:
+    """``count`` lower-case base32 characters (RFC 4648's alphabet, ``a-z2-7``) per row, from
+    the first ``5 * count`` bits: 5 bits a character where hex carries 4."""
+    needed = (5 * count + 7) // 8
+    bits = np.unpackbits(digests[:, :needed], axis=1)[:, : 5 * count]
+    return _BASE32[bits.reshape(-1, count, 5) @ _FIVE_BITS]
+
+
 def decimal_digits(digests: np.ndarray, count: int) -> np.ndarray:
     """``count`` decimal digit characters per row (from 16-bit words: bias below 1e-4)."""
     words = digests[:, : 2 * count].copy().view(">u2")
