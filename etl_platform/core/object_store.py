@@ -32,6 +32,10 @@ class ObjectStore(Protocol):
 
     def open_stream(self, bucket: str, key: str, *, setting: str | None = None) -> IO[bytes]: ...
 
+    def tail_bytes(
+        self, bucket: str, key: str, count: int, *, setting: str | None = None
+    ) -> bytes: ...
+
     def object_size(self, bucket: str, key: str, *, setting: str | None = None) -> int: ...
 
     def list_objects(

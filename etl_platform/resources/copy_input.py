@@ -1,6 +1,7 @@
 """The bytes a ``COPY FROM STDIN`` reads, from one S3 object: gzip CSV inflated (a small
 object in one piece on the calling thread, a larger one as it downloads, on a second thread),
-or Parquet written out as the platform's CSV (``core/warehouse/parquet_csv.py``)."""
+or Parquet written out as the platform's CSV (``core/warehouse/parquet_csv.py``); and a Parquet
+object's column order, from its footer alone (for Redshift's positional COPY from Parquet)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,14 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import IO, Any, cast
 
-from etl_platform.core.warehouse.parquet_csv import parquet_csv_chunks
+from etl_platform.core.object_store import ObjectStore
+from etl_platform.core.s3_layout import split_s3_uri
+from etl_platform.core.warehouse.parquet_csv import (
+    PARQUET_TRAILER_BYTES,
+    parquet_csv_chunks,
+    parquet_file_columns,
+    parquet_footer_size,
+)
 
 try:  # ISA-L inflate: same gzip format, ~3x faster than zlib
     from isal import igzip as _gzip
@@ -126,3 +134,15 @@ def parquet_object_csv_chunks(
     finally:
         raw.close()
     yield from parquet_csv_chunks(data, columns, uri)
+
+
+def parquet_object_columns(
+    store: ObjectStore, uri: str, columns: Sequence[str], *, setting: str | None = None
+) -> list[str]:
+    """The Parquet object's column names in the file's order, read from its footer alone (two
+    ranged GETs: the trailer, then footer and trailer), checked to be the target's
+    ``columns``. For Redshift, whose COPY from Parquet maps columns by position."""
+    bucket, key = split_s3_uri(uri)
+    trailer = store.tail_bytes(bucket, key, PARQUET_TRAILER_BYTES, setting=setting)
+    size = parquet_footer_size(trailer, uri)
+    return parquet_file_columns(store.tail_bytes(bucket, key, size, setting=setting), columns, uri)

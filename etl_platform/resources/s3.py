@@ -105,6 +105,15 @@ class ObjectStoreResource(S3Resource):
         with naming_aws_settings(f"s3 get {s3_uri(bucket, key)}", self.endpoint_url, address):
             return self.client().get_object(Bucket=bucket, Key=key)["Body"]
 
+    def tail_bytes(self, bucket: str, key: str, count: int, *, setting: str | None = None) -> bytes:
+        """The object's last ``count`` bytes (all of it when shorter), by one ranged GET."""
+        if count <= 0:
+            raise ValueError(f"tail of {s3_uri(bucket, key)}: count must be > 0, got {count}")
+        address = AwsAddress(setting, bucket, key)
+        with naming_aws_settings(f"s3 get {s3_uri(bucket, key)}", self.endpoint_url, address):
+            body = self.client().get_object(Bucket=bucket, Key=key, Range=f"bytes=-{count}")
+            return body["Body"].read()
+
     def object_size(self, bucket: str, key: str, *, setting: str | None = None) -> int:
         """The object's size in bytes; a missing object is an error naming it."""
         address = AwsAddress(setting, bucket, key)

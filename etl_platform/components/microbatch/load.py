@@ -34,9 +34,10 @@ from etl_platform.core.microbatch import DayPattern, Manifest, ManifestFile
 from etl_platform.core.retry import RetrySettings
 from etl_platform.core.s3_layout import split_s3_uri
 from etl_platform.core.table_spec import TableSpec
-from etl_platform.core.warehouse import Dialect, FileFormat
+from etl_platform.core.warehouse import Dialect, FileFormat, columnar_stage
 from etl_platform.core.warehouse import merge_load as wml
 from etl_platform.resources import ObjectSettings, ObjectStoreResource, WarehouseResource
+from etl_platform.resources.copy_input import parquet_object_columns
 
 MANIFEST_BUCKET = "manifest_bucket"
 #: The files of a manifest are in the source bucket (the sensor takes no other bucket's events).
@@ -159,32 +160,60 @@ def _stage_files(
     manifest_uri: str,
 ) -> int:
     """COPY every file into the stage, in manifest order; returns the rows read."""
-    dialect = warehouse.sql_dialect
     rows = 0
     what = f"staging of {manifest_uri} for {target.label}"
     files = StepProgress(context, what, "files", len(manifest.files))
     staged = StepProgress(context, what, "bytes", manifest.total_bytes)
     for ordinal, f in enumerate(manifest.files):
         try:
-            rows += warehouse.load_csv_objects(
-                conn,
-                None,
-                wml.STAGE_TABLE,
-                columns,
-                [f.url],
-                store,
-                f"{manifest_uri}.{ordinal}",
-                settings=FILE_SETTINGS,
-                file_format=target.file_format,
-            ).rows
-            if not dialect.identity_numbers_copied_rows:
-                conn.execute(wml.number_stage_file(dialect, ordinal))
+            rows += _stage_file(
+                target, warehouse, store, conn, columns, f.url, ordinal, manifest_uri
+            )
         except Exception as exc:
             raise FileLoadError(f"COPY of {f.url} into {target.label} failed: {exc}") from exc
         staged.tick(f.size or 0)
         files.tick()
     files.done()
     staged.done()
+    return rows
+
+
+def _stage_file(
+    target: LoadTarget,
+    warehouse: WarehouseResource,
+    store: ObjectStoreResource,
+    conn: psycopg.Connection,
+    columns: list[str],
+    url: str,
+    ordinal: int,
+    manifest_uri: str,
+) -> int:
+    """COPY one file into the stage with its load order; returns its rows. Parquet on Redshift
+    goes through a file stage of exactly the file's columns (``core/warehouse/columnar_stage``:
+    COPY from Parquet takes no column list and maps columns by position)."""
+    dialect = warehouse.sql_dialect
+    by_position = target.file_format.is_parquet and not dialect.identity_numbers_copied_rows
+    table, copied = wml.STAGE_TABLE, columns
+    if by_position:
+        copied = parquet_object_columns(store, url, columns, setting=FILE_SETTINGS.objects)
+        conn.execute(columnar_stage.create_file_stage(dialect, copied))
+        table = columnar_stage.FILE_STAGE_TABLE
+    rows = warehouse.load_csv_objects(
+        conn,
+        None,
+        table,
+        copied,
+        [url],
+        store,
+        f"{manifest_uri}.{ordinal}",
+        settings=FILE_SETTINGS,
+        file_format=target.file_format,
+    ).rows
+    if by_position:
+        for statement in columnar_stage.file_stage_into_stage(dialect, columns, ordinal):
+            conn.execute(statement)
+    elif not dialect.identity_numbers_copied_rows:
+        conn.execute(wml.number_stage_file(dialect, ordinal))
     return rows
 
 

@@ -13,6 +13,7 @@ is one frozen value, :class:`Dialect` (:mod:`.dialect`); the builders read its f
 * :mod:`.file_format` — a load's file format: gzip CSV with validated COPY options, or Parquet;
 * :mod:`.parquet_csv` — Parquet record batches as the platform's CSV, for ``COPY FROM STDIN``;
 * :mod:`.copy` — ``COPY FROM STDIN``, Redshift ``COPY ... MANIFEST`` and its manifest;
+* :mod:`.columnar_stage` — Redshift: a Parquet file's own stage table (COPY takes no column list);
 * :mod:`.load_errors` — a failed Redshift COPY's ``stl_load_errors`` rows and the message;
 * :mod:`.centralize` — the new schema's tables from every segment's staging;
 * :mod:`.checks` — row count, duplicate key and orphan queries;

@@ -121,19 +121,21 @@ def redshift_copy(
     ``QUOTE AS``, ``IGNOREHEADER 1``, ``NULL AS``) or Parquet: ``FORMAT AS PARQUET MANIFEST
     [STATUPDATE OFF]`` and nothing else, the only parameters COPY from columnar files takes
     (no REGION, compression, CSV, NULL, time format or MAXERROR options: the file carries its
-    types and NULLs, and any error fails the COPY). Parquet columns load by *position* into
-    the column list.
+    types and NULLs, and any error fails the COPY), and **no column list**: COPY from columnar
+    files puts the file's columns into the table's columns by position and needs as many of
+    each, so ``table`` must have exactly the file's columns in the file's order (``columns``
+    is not rendered; see :mod:`.columnar_stage`).
     """
     dialect = parse_dialect(dialect)
     _require_load_method(dialect, LoadMethod.COPY_FROM_S3_MANIFEST, "COPY FROM S3")
     _check_s3_url(manifest_url, "manifest URL")
     file_format = file_format if file_format is not None else FileFormat()
+    target = qualified_name(dialect, schema, table)
+    if not file_format.is_parquet:
+        target = sql.SQL("{} ({})").format(target, column_list(dialect, columns))
     parts: list[sql.Composable] = [
-        sql.SQL("COPY {} ({}) FROM {} IAM_ROLE {}").format(
-            qualified_name(dialect, schema, table),
-            column_list(dialect, columns),
-            sql.Literal(manifest_url),
-            _iam_role_sql(iam_role),
+        sql.SQL("COPY {} FROM {} IAM_ROLE {}").format(
+            target, sql.Literal(manifest_url), _iam_role_sql(iam_role)
         )
     ]
     if region is not None:

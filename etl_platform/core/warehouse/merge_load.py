@@ -13,7 +13,8 @@ it was.
 2. :func:`create_stage`: a temporary table like the target plus a load-order column. On
    PostgreSQL an identity numbers rows as COPY reads them, file after file in manifest order; on
    Redshift :func:`number_stage_file` stamps each file's ordinal after its COPY (Redshift keeps
-   no row order within a file, so ties inside one file are broken arbitrarily there).
+   no row order within a file, so ties inside one file are broken arbitrarily there); a Parquet
+   file reaches the stage through a file stage instead (:mod:`.columnar_stage`).
 3. :func:`merge_statements`, in order (each row count is a metric):
 
    * ``batch``: per primary key the staged row with the latest timestamp; a NULL timestamp is the

@@ -21,9 +21,18 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 import pyarrow.types as pat
 
-__all__ = ["parquet_csv_chunks", "parquet_column_order"]
+__all__ = [
+    "PARQUET_TRAILER_BYTES",
+    "parquet_column_order",
+    "parquet_csv_chunks",
+    "parquet_file_columns",
+    "parquet_footer_size",
+]
 
 BATCH_ROWS = 64 * 1024
+#: a Parquet file ends with its footer's length (4 bytes, little-endian) and ``PAR1``
+PARQUET_TRAILER_BYTES = 8
+_MAGIC = b"PAR1"
 
 
 def _has_exact_text(kind: pa.DataType) -> bool:
@@ -41,10 +50,8 @@ def _has_exact_text(kind: pa.DataType) -> bool:
     )
 
 
-def parquet_column_order(schema: pa.Schema, columns: Sequence[str], uri: str) -> list[str]:
-    """The target's ``columns``, checked against the file's: the same names (exact case), each
-    once, of a type with an exact CSV text. ``ValueError`` names the file and the column."""
-    names = list(schema.names)
+def _check_names(names: Sequence[str], columns: Sequence[str], uri: str) -> None:
+    """The file's column ``names`` are the target's ``columns`` (exact case), each once."""
     for name in names:
         if names.count(name) > 1:
             raise ValueError(f"Parquet file {uri}: column {name!r} appears twice")
@@ -55,6 +62,13 @@ def parquet_column_order(schema: pa.Schema, columns: Sequence[str], uri: str) ->
     for name in columns:
         if name not in names:
             raise ValueError(f"Parquet file {uri}: target column {name!r} is missing from the file")
+
+
+def parquet_column_order(schema: pa.Schema, columns: Sequence[str], uri: str) -> list[str]:
+    """The target's ``columns``, checked against the file's: the same names (exact case), each
+    once, of a type with an exact CSV text. ``ValueError`` names the file and the column."""
+    _check_names(list(schema.names), columns, uri)
+    for name in columns:
         kind = schema.field(name).type
         if not _has_exact_text(kind):
             raise ValueError(
@@ -77,3 +91,25 @@ def parquet_csv_chunks(data: bytes, columns: Sequence[str], uri: str) -> Iterato
         out = io.BytesIO()
         pa_csv.write_csv(batch.select(order), out, options)
         yield out.getvalue()
+
+
+def parquet_footer_size(trailer: bytes, uri: str) -> int:
+    """How many bytes at the end of the object hold its footer and trailer, from its last
+    :data:`PARQUET_TRAILER_BYTES` (``trailer``)."""
+    if len(trailer) != PARQUET_TRAILER_BYTES or trailer[4:] != _MAGIC:
+        raise ValueError(f"Parquet file {uri} cannot be read: it does not end with PAR1")
+    return int.from_bytes(trailer[:4], "little") + PARQUET_TRAILER_BYTES
+
+
+def parquet_file_columns(tail: bytes, columns: Sequence[str], uri: str) -> list[str]:
+    """The file's column names **in the file's order**, from the object's last
+    :func:`parquet_footer_size` bytes (``tail``: footer and trailer; the data pages are not
+    needed), checked to be exactly the target's ``columns`` (exact case, each once).
+    ``ValueError`` names the file and the column."""
+    try:
+        schema = pq.read_schema(pa.BufferReader(_MAGIC + tail))
+    except (pa.ArrowException, OSError) as exc:
+        raise ValueError(f"Parquet file {uri} cannot be read: {exc}") from exc
+    names = list(schema.names)
+    _check_names(names, columns, uri)
+    return names
