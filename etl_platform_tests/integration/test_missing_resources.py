@@ -13,7 +13,11 @@ import pytest
 from psycopg.conninfo import make_conninfo
 
 from etl_platform.components.postgres_dump.dump import DumpSettings, take_dump
-from etl_platform.components.postgres_dump.dump_objects import DumpLocation, upload_file
+from etl_platform.components.postgres_dump.dump_objects import (
+    DumpLocation,
+    download_files,
+    upload_archive,
+)
 from etl_platform.core.dsn import redact_dsn
 from etl_platform.core.retry import classify
 from etl_platform.resources import (
@@ -122,13 +126,25 @@ def test_s3_errors_name_the_bucket_key_and_setting(local_stack, unique_name):
 
 
 def test_a_dump_upload_to_a_missing_bucket_names_its_setting(local_stack, unique_name, tmp_path):
-    path = tmp_path / "toc.dat"
-    path.write_bytes(b"x")
+    (tmp_path / "toc.dat").write_bytes(b"x")
     where = DumpLocation(f"{unique_name}-gone", "raw", "d1", "extract_bucket")
     with pytest.raises(AwsResourceError) as error:
-        upload_file(ObjectStoreResource(), path, where, where.key(path.name), {})
+        upload_archive(ObjectStoreResource(), tmp_path, where, {})
     assert f"extract_bucket '{unique_name}-gone': no such bucket" in str(error.value)
     assert classify(error.value) == "terminal"
+
+
+def test_a_dump_download_of_a_missing_file_names_the_key_and_setting(
+    local_stack, unique_name, tmp_path
+):
+    store = ObjectStoreResource()
+    store.ensure_bucket(unique_name)
+    where = DumpLocation(unique_name, "clean", "d1", "load_bucket")
+    with pytest.raises(AwsResourceError) as error:
+        download_files(store, where, ["toc.dat"], tmp_path)
+    message = str(error.value)
+    assert f"load_bucket '{unique_name}'" in message
+    assert f"s3://{unique_name}/clean/d1/toc.dat" in message
 
 
 # -- the warehouse's reads of S3, pg_dump, the micro-batch loader -----------------------------

@@ -6,19 +6,20 @@ archive's total to the run log (:class:`StepProgress`)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from boto3.s3.transfer import ProgressCallbackInvoker, TransferManager, create_transfer_manager
+from s3transfer.futures import TransferFuture
 
 from etl_platform.core.s3_layout import s3_uri
 from etl_platform.core.scrub.layout import MANIFEST, dump_object_key, dump_root
 from etl_platform.resources import AwsAddress, ObjectStoreResource, naming_aws_settings
 
 from ..progress import QUIET, HasLog, StepProgress
-
-UPLOAD_THREADS = 4
 
 
 @dataclass(frozen=True)
@@ -50,29 +51,29 @@ def encryption_args(kms_key_id: str | None) -> dict[str, str]:
     return {"ServerSideEncryption": "AES256"}
 
 
-def upload_file(
+@contextmanager
+def archive_transfers(store: ObjectStoreResource) -> Iterator[TransferManager]:
+    """One s3transfer manager for all the files of an archive: its threads and in-memory
+    parts (``max_concurrency`` × ``multipart_chunk_mb``) bound the whole transfer, not each
+    file (a manager per file multiplied them by the files in flight). Files are transferred
+    by name: parts are read from and written to disk as they are sent or received."""
+    with create_transfer_manager(store.client(), store._transfer_config()) as manager:
+        yield manager
+
+
+def _await_each(
     store: ObjectStoreResource,
-    path: Path,
     where: DumpLocation,
-    key: str,
-    sse: dict,
-    on_bytes: Callable[[int], None] | None = None,
-) -> int:
-    """By file name: s3transfer reads each part from disk as it sends it (a file object's
-    parts are buffered in memory instead). ``on_bytes`` is the transfer's progress callback."""
-    address = AwsAddress(where.setting, where.bucket)
-    with naming_aws_settings(
-        f"s3 upload to {s3_uri(where.bucket, key)}", store.endpoint_url, address
-    ):
-        store.client().upload_file(
-            str(path),
-            where.bucket,
-            key,
-            ExtraArgs=dict(sse),
-            Config=store._transfer_config(),
-            Callback=on_bytes,
-        )
-    return path.stat().st_size
+    transfers: list[tuple[str, TransferFuture]],
+    verb: str,
+) -> None:
+    """Wait for every transfer; a failure names its object and the bucket's setting."""
+    for key, future in transfers:
+        address = AwsAddress(where.setting, where.bucket, key=key)
+        with naming_aws_settings(
+            f"s3 {verb} {s3_uri(where.bucket, key)}", store.endpoint_url, address
+        ):
+            future.result()
 
 
 def archive_bytes(directory: Path) -> int:
@@ -115,12 +116,15 @@ def upload_archive(
     files = sorted(p for p in directory.iterdir() if p.is_file())
     total = sum(p.stat().st_size for p in files)
     sent = StepProgress(context, f"upload of {len(files)} files to {where.uri}", "bytes", total)
-
-    def one(path: Path) -> int:
-        return upload_file(store, path, where, where.key(path.name), sse, sent.transferred)
-
-    with ThreadPoolExecutor(UPLOAD_THREADS) as pool:
-        sizes = dict(zip((p.name for p in files), pool.map(one, files), strict=True))
+    progress = [ProgressCallbackInvoker(sent.transferred)]
+    with archive_transfers(store) as manager:
+        transfers = [
+            (key, manager.upload(str(path), where.bucket, key, dict(sse), progress))
+            for path in files
+            for key in [where.key(path.name)]
+        ]
+        _await_each(store, where, transfers, "upload to")
+    sizes = {p.name: p.stat().st_size for p in files}
     sent.done()
     return sizes
 
@@ -149,23 +153,15 @@ def download_files(
     """Download the named files of the archive into ``directory``; returns bytes."""
     what = f"download of {len(names)} files from {where.uri}"
     received = StepProgress(context, what, "bytes", total_bytes)
-
-    def one(name: str) -> int:
-        target = directory / name
-        address = AwsAddress(where.setting, where.bucket)
-        uri = s3_uri(where.bucket, where.key(name))
-        with naming_aws_settings(f"s3 download {uri}", store.endpoint_url, address):
-            store.client().download_file(
-                where.bucket,
-                where.key(name),
-                str(target),
-                Config=store._transfer_config(),
-                Callback=received.transferred,
-            )
-        return target.stat().st_size
-
-    with ThreadPoolExecutor(UPLOAD_THREADS) as pool:
-        nbytes = sum(pool.map(one, names))
+    progress = [ProgressCallbackInvoker(received.transferred)]
+    with archive_transfers(store) as manager:
+        transfers = [
+            (key, manager.download(where.bucket, key, str(directory / name), None, progress))
+            for name in names
+            for key in [where.key(name)]
+        ]
+        _await_each(store, where, transfers, "download")
+    nbytes = sum((directory / name).stat().st_size for name in names)
     received.done()
     return nbytes
 
