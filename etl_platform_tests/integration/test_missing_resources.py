@@ -173,6 +173,23 @@ def test_a_failed_pg_dump_names_the_dsn_setting_never_the_dsn(
     assert "s3cret-pw" not in message and redact_dsn(dsn) not in message
 
 
+def test_a_pg_dump_or_restore_with_a_missing_bucket_names_its_setting(
+    local_stack, fresh_database, unique_name
+):
+    gone = f"{unique_name}-gone"
+    tools, store = PgToolsResource(), ObjectStoreResource()
+    where = {"setting": "source_dsn_env 'SRC'", "bucket_setting": "extract_bucket"}
+    with pytest.raises(AwsResourceError) as error:
+        tools.dump_to_s3(fresh_database, store, gone, "raw/d1.pgc", **where)
+    assert f"extract_bucket {gone!r}: no such bucket" in str(error.value)
+    assert classify(error.value) == "terminal"
+    where = {"setting": "target_dsn_env 'DST'", "bucket_setting": "clean_bucket"}
+    with pytest.raises(AwsResourceError) as error:
+        tools.restore_from_s3(fresh_database, store, gone, "clean/d1.pgc", **where)
+    assert f"clean_bucket {gone!r}: no such bucket" in str(error.value)
+    assert classify(error.value) == "terminal"
+
+
 @pytest.fixture
 def microbatch(local_stack, fresh_database, unique_name, instance):
     return MicrobatchWorld(unique_name, fresh_database, instance)
