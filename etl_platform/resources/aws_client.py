@@ -36,8 +36,9 @@ def _endpoint_setting(endpoint_url: str | None) -> str:
 
 
 class AwsResourceError(AwsConfigurationError):
-    """A bucket, key, table or queue does not exist or may not be used; the message names it
-    and, where the caller said, the setting that holds it. Terminal: its cause is a 4xx."""
+    """A bucket, key, table, queue or Glue entity does not exist or may not be used; the message
+    names it and, where the caller said, the setting that holds it. Retried or not as the error
+    it wraps (``__cause__``): a 4xx is terminal."""
 
 
 #: Error codes of a missing or forbidden resource, per kind of resource they name.
@@ -62,7 +63,7 @@ class AwsAddress:
     def named(self, kind: str, value: str) -> str:
         return f"{self.setting or kind} {value!r}"
 
-    def problem(self, code: str) -> str | None:
+    def problem(self, code: str, message: str = "") -> str | None:
         """The message for an error ``code`` about this address, or None (not ours to name)."""
         uri = f"s3://{self.bucket}/{self.key}" if self.key else None
         if self.bucket is not None:
@@ -90,6 +91,37 @@ class AwsAddress:
         return None
 
 
+_MISSING_GLUE_ENTITY = frozenset({"EntityNotFoundException"})
+
+
+@dataclass(frozen=True)
+class GlueAddress:
+    """What a Glue call addresses (a database, and a table in it) and the settings holding
+    their names (``glue_database``, ``tables[0].lake_name``). Every client error of the call is
+    named (the retry policy still reads the error it wraps: a throttled call stays transient)."""
+
+    database: str
+    table: str | None = None
+    database_setting: str | None = None
+    table_setting: str | None = None
+
+    def named(self) -> str:
+        database = f"{self.database_setting or 'glue database'} {self.database!r}"
+        if self.table is None:
+            return database
+        return f"{self.table_setting or 'glue table'} {self.table!r} in {database}"
+
+    def problem(self, code: str, message: str = "") -> str:
+        """The message for an error ``code`` (Glue's ``message``) about this address."""
+        if code in _MISSING_GLUE_ENTITY:
+            # Glue says which: "Database d not found." / "Table t not found."
+            if message.startswith("Database "):
+                return f"{self.named()}: no such Glue database"
+            if message.startswith("Table ") and self.table is not None:
+                return f"{self.named()}: no such Glue table {self.database}.{self.table}"
+        return f"{self.named()}: {message or code}"
+
+
 def _client_error(exc: BaseException) -> botocore.exceptions.ClientError | None:
     """The ClientError ``exc`` is or wraps (boto3's managed transfers wrap it)."""
     for candidate in (exc, exc.__cause__, exc.__context__):
@@ -110,12 +142,13 @@ def _code_in_message(exc: BaseException) -> str:
 
 @contextmanager
 def naming_aws_settings(
-    service: str, endpoint_url: str | None, address: AwsAddress | None = None
+    service: str, endpoint_url: str | None, address: AwsAddress | GlueAddress | None = None
 ) -> Iterator[None]:
     """Turn botocore's connection and configuration errors into one naming the setting, and,
-    for a call on ``address``, a missing or forbidden bucket, key, table or queue into an
-    :class:`AwsResourceError` naming it and its setting (``schema_cache_bucket 'x': no such
-    bucket``)."""
+    for a call on ``address``, a missing or forbidden bucket, key, table or queue (any client
+    error of a Glue call) into an :class:`AwsResourceError` naming it and its setting
+    (``schema_cache_bucket 'x': no such bucket``, ``glue_database 'd': no such Glue
+    database``)."""
     try:
         yield
     except botocore.exceptions.EndpointConnectionError as exc:
@@ -134,12 +167,9 @@ def naming_aws_settings(
         if address is None:
             raise
         client_error = _client_error(exc)
-        code = (
-            client_error.response.get("Error", {}).get("Code", "")
-            if client_error is not None
-            else _code_in_message(exc)
-        )
-        problem = address.problem(str(code))
+        error = client_error.response.get("Error", {}) if client_error is not None else {}
+        code = error.get("Code", "") if client_error is not None else _code_in_message(exc)
+        problem = address.problem(str(code), str(error.get("Message", "")))
         if problem is None:
             raise
         raise AwsResourceError(f"{problem} ({service}: {code})") from (client_error or exc)

@@ -1,20 +1,41 @@
-"""Glue Data Catalog: idempotent database, table and partition registration (never MSCK)."""
+"""Glue Data Catalog: idempotent database, table and partition registration (never MSCK).
+
+Every client error of a Glue call names the database and table it addressed and, where the
+caller passes :class:`GlueSettings`, the settings holding their names (``glue_database 'd':
+no such Glue database``)."""
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from typing import Any
 
 from etl_platform.core.lake import glue_table_update
 
-from .aws_client import AwsServiceResource, naming_aws_settings
+from .aws_client import AwsServiceResource, GlueAddress, naming_aws_settings
+
+
+@dataclass(frozen=True)
+class GlueSettings:
+    """The settings holding the Glue database's and table's names (``glue_database``,
+    ``tables[0].lake_name``): errors about them name the setting."""
+
+    database: str | None = None
+    table: str | None = None
+
+    def address(self, database: str, table: str | None = None) -> GlueAddress:
+        return GlueAddress(database, table, self.database, self.table)
 
 
 class CatalogResource(AwsServiceResource):
     """Registers lake tables and their partitions in Glue; every call can be repeated."""
 
-    def ensure_database(self, database: str) -> None:
+    def _naming(self, what: str, address: GlueAddress) -> AbstractContextManager[None]:
+        return naming_aws_settings(f"glue {what}", self.endpoint_url, address)
+
+    def ensure_database(self, database: str, *, settings: GlueSettings = GlueSettings()) -> None:
         glue = self.client("glue")
-        with naming_aws_settings(f"glue database {database!r}", self.endpoint_url):
+        with self._naming("database", settings.address(database)):
             try:
                 glue.get_database(Name=database)
             except glue.exceptions.EntityNotFoundException:
@@ -23,13 +44,19 @@ class CatalogResource(AwsServiceResource):
                 except glue.exceptions.AlreadyExistsException:
                     pass
 
-    def ensure_table(self, database: str, table_input: dict[str, Any]) -> str:
+    def ensure_table(
+        self,
+        database: str,
+        table_input: dict[str, Any],
+        *,
+        settings: GlueSettings = GlueSettings(),
+    ) -> str:
         """Create the table, or update it to ``table_input`` only when its definition differs
         (parameters set by hand are kept: see ``glue_table_update``). Returns ``"created"``,
         ``"updated"`` or ``"unchanged"``."""
         glue = self.client("glue")
         name = table_input["Name"]
-        with naming_aws_settings(f"glue table {database}.{name}", self.endpoint_url):
+        with self._naming("table", settings.address(database, name)):
             try:
                 existing = glue.get_table(DatabaseName=database, Name=name)["Table"]
             except glue.exceptions.EntityNotFoundException:
@@ -44,11 +71,18 @@ class CatalogResource(AwsServiceResource):
             glue.update_table(DatabaseName=database, TableInput=update)
             return "updated"
 
-    def ensure_partition(self, database: str, table: str, partition_input: dict[str, Any]) -> None:
+    def ensure_partition(
+        self,
+        database: str,
+        table: str,
+        partition_input: dict[str, Any],
+        *,
+        settings: GlueSettings = GlueSettings(),
+    ) -> None:
         """Add the partition, or update it in place when it is already registered."""
         glue = self.client("glue")
         values = partition_input["Values"]
-        with naming_aws_settings(f"glue partition {database}.{table} {values}", self.endpoint_url):
+        with self._naming(f"partition {values}", settings.address(database, table)):
             try:
                 glue.create_partition(
                     DatabaseName=database, TableName=table, PartitionInput=partition_input
@@ -61,9 +95,18 @@ class CatalogResource(AwsServiceResource):
                     PartitionInput=partition_input,
                 )
 
-    def get_partition(self, database: str, table: str, values: list[str]) -> dict[str, Any] | None:
+    def get_partition(
+        self,
+        database: str,
+        table: str,
+        values: list[str],
+        *,
+        settings: GlueSettings = GlueSettings(),
+    ) -> dict[str, Any] | None:
+        """The partition, or None when it, its table or its database is not registered (a
+        day never exported); any other client error names the database and table."""
         glue = self.client("glue")
-        with naming_aws_settings(f"glue partition {database}.{table} {values}", self.endpoint_url):
+        with self._naming(f"partition {values}", settings.address(database, table)):
             try:
                 return glue.get_partition(
                     DatabaseName=database, TableName=table, PartitionValues=values
@@ -71,10 +114,12 @@ class CatalogResource(AwsServiceResource):
             except glue.exceptions.EntityNotFoundException:
                 return None
 
-    def list_partition_values(self, database: str, table: str) -> list[list[str]]:
+    def list_partition_values(
+        self, database: str, table: str, *, settings: GlueSettings = GlueSettings()
+    ) -> list[list[str]]:
         paginator = self.client("glue").get_paginator("get_partitions")
         out: list[list[str]] = []
-        with naming_aws_settings(f"glue partitions of {database}.{table}", self.endpoint_url):
+        with self._naming("partitions", settings.address(database, table)):
             for page in paginator.paginate(DatabaseName=database, TableName=table):
                 out.extend(p["Values"] for p in page.get("Partitions", []))
         return sorted(out)

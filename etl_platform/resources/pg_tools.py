@@ -7,6 +7,7 @@ after pg_dump exits 0, so a failed or killed dump never looks like a finished on
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -22,6 +23,8 @@ from dagster import ConfigurableResource
 from etl_platform.core.dsn import split_password
 from etl_platform.core.object_store import ObjectStore
 from etl_platform.core.s3_layout import s3_uri
+
+from .aws_client import AwsAddress, naming_aws_settings
 
 TAIL_LINES = 200
 
@@ -89,32 +92,41 @@ class PgToolsResource(ConfigurableResource):
         return found
 
     def dump_to_s3(
-        self, dsn: str, store: ObjectStore, bucket: str, key: str, *extra_args: str, setting: str
+        self,
+        dsn: str,
+        store: ObjectStore,
+        bucket: str,
+        key: str,
+        *extra_args: str,
+        setting: str,
+        bucket_setting: str,
     ) -> DumpResult:
         """``pg_dump -Fc`` of the database at ``dsn`` streamed to ``s3://bucket/key``;
-        ``setting`` names where the DSN came from (``source_dsn_env 'ETL_SOURCE_DSN'``), for
-        errors."""
+        ``setting`` names where the DSN came from (``source_dsn_env 'ETL_SOURCE_DSN'``) and
+        ``bucket_setting`` the setting holding ``bucket`` (``extract_bucket``), for errors."""
         partial = f"{key}.partial"
         target, env = _libpq_env(dsn)
         cmd = [self.binary("pg_dump"), "--format=custom", "--no-owner", *extra_args, "-d", target]
         process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
         stderr = _StderrTail(process)
         try:
-            store.upload_stream(process.stdout, bucket, partial)  # type: ignore[arg-type]
+            store.upload_stream(process.stdout, bucket, partial, setting=bucket_setting)  # type: ignore[arg-type]
         except BaseException:
             process.kill()  # nobody reads its stdout any more: it would block forever
             process.wait()
-            store.delete_keys(bucket, [partial])
+            with contextlib.suppress(Exception):  # the upload's error is the one to report
+                store.delete_keys(bucket, [partial], setting=bucket_setting)
             raise
         rc = process.wait()
         if rc != 0:
-            store.delete_keys(bucket, [partial])
+            store.delete_keys(bucket, [partial], setting=bucket_setting)
             err = _stderr_without_dsn(stderr.text(), target)
             raise PgToolError(f"pg_dump of the database in {setting} failed (exit {rc}): {err}")
-        client = store.client()
-        client.copy({"Bucket": bucket, "Key": partial}, bucket, key)
-        store.delete_keys(bucket, [partial])
-        size = int(client.head_object(Bucket=bucket, Key=key)["ContentLength"])
+        address = AwsAddress(bucket_setting, bucket, partial)
+        with naming_aws_settings(f"s3 copy to {s3_uri(bucket, key)}", None, address):
+            store.client().copy({"Bucket": bucket, "Key": partial}, bucket, key)
+        store.delete_keys(bucket, [partial], setting=bucket_setting)
+        size = store.object_size(bucket, key, setting=bucket_setting)
         return DumpResult(uri=s3_uri(bucket, key), bytes=size)
 
     def restore_from_s3(
@@ -125,11 +137,12 @@ class PgToolsResource(ConfigurableResource):
         key: str,
         *,
         setting: str,
+        bucket_setting: str,
         clean: bool = True,
     ) -> None:
-        """``pg_restore`` of ``s3://bucket/key`` into the database at ``dsn`` (held by
-        ``setting``), in one transaction (``--single-transaction``): a failed restore leaves the
-        target as it was."""
+        """``pg_restore`` of ``s3://bucket/key`` (``bucket`` held by ``bucket_setting``) into
+        the database at ``dsn`` (held by ``setting``), in one transaction
+        (``--single-transaction``): a failed restore leaves the target as it was."""
         target, env = _libpq_env(dsn)
         cmd = [self.binary("pg_restore"), "--no-owner", "--single-transaction", "-d", target]
         if clean:
@@ -139,7 +152,7 @@ class PgToolsResource(ConfigurableResource):
         )
         stderr = _StderrTail(process)
         try:
-            body = store.open_stream(bucket, key)
+            body = store.open_stream(bucket, key, setting=bucket_setting)
             shutil.copyfileobj(body, process.stdin, length=1024 * 1024)  # type: ignore[arg-type]
         except BrokenPipeError:
             pass  # pg_restore exited early; its exit code and stderr say why

@@ -5,9 +5,11 @@ and fails at once (terminal, never retried)."""
 from __future__ import annotations
 
 import io
+import re
 from datetime import datetime
 
 import boto3
+import botocore.exceptions
 import dagster as dg
 import pytest
 from psycopg.conninfo import make_conninfo
@@ -21,13 +23,15 @@ from etl_platform.components.postgres_dump.dump_objects import (
 from etl_platform.core.dsn import redact_dsn
 from etl_platform.core.retry import classify
 from etl_platform.resources import (
+    CatalogResource,
+    GlueSettings,
     ObjectSettings,
     ObjectStoreResource,
     PgToolsResource,
     QueueResource,
     WarehouseResource,
 )
-from etl_platform.resources.aws_client import AwsResourceError
+from etl_platform.resources.aws_client import AwsResourceError, GlueAddress, naming_aws_settings
 from etl_platform.resources.pg_tools import PgToolError
 
 from .dynamo_pipeline import Pipeline, entity_items, failure_text, make_component, make_table
@@ -185,6 +189,23 @@ def test_a_failed_pg_dump_names_the_dsn_setting_never_the_dsn(
     assert "s3cret-pw" not in message and redact_dsn(dsn) not in message
 
 
+def test_a_pg_dump_or_restore_with_a_missing_bucket_names_its_setting(
+    local_stack, fresh_database, unique_name
+):
+    gone = f"{unique_name}-gone"
+    tools, store = PgToolsResource(), ObjectStoreResource()
+    where = {"setting": "source_dsn_env 'SRC'", "bucket_setting": "extract_bucket"}
+    with pytest.raises(AwsResourceError) as error:
+        tools.dump_to_s3(fresh_database, store, gone, "raw/d1.pgc", **where)
+    assert f"extract_bucket {gone!r}: no such bucket" in str(error.value)
+    assert classify(error.value) == "terminal"
+    where = {"setting": "target_dsn_env 'DST'", "bucket_setting": "clean_bucket"}
+    with pytest.raises(AwsResourceError) as error:
+        tools.restore_from_s3(fresh_database, store, gone, "clean/d1.pgc", **where)
+    assert f"clean_bucket {gone!r}: no such bucket" in str(error.value)
+    assert classify(error.value) == "terminal"
+
+
 @pytest.fixture
 def microbatch(local_stack, fresh_database, unique_name, instance):
     return MicrobatchWorld(unique_name, fresh_database, instance)
@@ -252,3 +273,88 @@ def test_a_lake_table_column_or_bucket_that_does_not_exist_is_named_with_its_set
     gone = f"{lake['bucket']}-gone"
     message = failure([daily], "daily", bucket=gone)
     assert f"bucket {gone!r}: no such bucket" in message
+
+
+# -- Glue: the lake's database and table names come from the component's settings ------------
+
+LAKE_GLUE = GlueSettings("glue_database", "tables[0].lake_name")
+EVENTS_TABLE = {
+    "Name": "events",
+    "StorageDescriptor": {
+        "Columns": [{"Name": "id", "Type": "bigint"}],
+        "Location": "s3://lake/events/",
+    },
+    "PartitionKeys": [{"Name": "day", "Type": "string"}],
+    "TableType": "EXTERNAL_TABLE",
+}
+EVENTS_DAY = {
+    "Values": ["2024-01-02"],
+    "StorageDescriptor": {**EVENTS_TABLE["StorageDescriptor"], "Location": "s3://lake/e/d/"},
+}
+
+
+def test_a_missing_glue_database_is_named_with_its_setting(local_stack, unique_name):
+    gone = f"db_{unique_name}_gone"
+    with pytest.raises(AwsResourceError) as error:
+        CatalogResource().ensure_table(gone, EVENTS_TABLE, settings=LAKE_GLUE)
+    assert f"glue_database {gone!r}: no such Glue database" in str(error.value)
+    assert classify(error.value) == "terminal"
+    with pytest.raises(AwsResourceError, match=f"glue_database {gone!r}: no such Glue database"):
+        CatalogResource().ensure_partition(gone, "events", EVENTS_DAY, settings=LAKE_GLUE)
+
+
+def test_a_missing_glue_table_is_named_with_its_setting(local_stack, unique_name):
+    database = f"db_{unique_name}"
+    catalog = CatalogResource()
+    catalog.ensure_database(database, settings=LAKE_GLUE)
+    named = f"tables[0].lake_name 'events' in glue_database {database!r}"
+    with pytest.raises(AwsResourceError) as error:
+        catalog.ensure_partition(database, "events", EVENTS_DAY, settings=LAKE_GLUE)
+    assert f"{named}: no such Glue table {database}.events" in str(error.value)
+    assert classify(error.value) == "terminal"
+    with pytest.raises(AwsResourceError, match=re.escape(f"{named}: no such Glue table")):
+        catalog.list_partition_values(database, "events", settings=LAKE_GLUE)
+    # Without settings the database and table are still named.
+    with pytest.raises(
+        AwsResourceError, match=f"glue table 'events' in glue database {database!r}"
+    ):
+        catalog.list_partition_values(database, "events")
+    # A day never exported (no table yet) still reads as no partition.
+    assert catalog.get_partition(database, "events", ["2024-01-02"], settings=LAKE_GLUE) is None
+
+
+def _glue_error(code: str, message: str, status: int) -> botocore.exceptions.ClientError:
+    response = {
+        "Error": {"Code": code, "Message": message},
+        "ResponseMetadata": {"HTTPStatusCode": status},
+    }
+    return botocore.exceptions.ClientError(response, "CreatePartition")  # type: ignore[arg-type]
+
+
+def test_any_other_glue_client_error_names_the_database_table_and_settings():
+    address = GlueAddress("db", "events", "glue_database", "tables[0].lake_name")
+    denied = _glue_error("AccessDeniedException", "User u is not authorized", 400)
+    with pytest.raises(AwsResourceError) as error:
+        with naming_aws_settings("glue partition", None, address):
+            raise denied
+    assert str(error.value).startswith(
+        "tables[0].lake_name 'events' in glue_database 'db': User u is not authorized"
+    )
+    assert classify(error.value) == "terminal"
+    # Named, and still retried: the retry policy reads the error it wraps.
+    with pytest.raises(AwsResourceError, match="glue_database 'db'") as error:
+        with naming_aws_settings("glue partition", None, address):
+            raise _glue_error("ThrottlingException", "Rate exceeded", 400)
+    assert classify(error.value) == "transient"
+
+
+def test_the_lake_names_the_settings_of_its_glue_database_and_tables(lake):
+    c = lake_component(
+        lake,
+        [
+            {"name": "daily", "date_column": "created_at"},
+            {"name": "public.other", "date_column": "d", "lake_name": "o2"},
+        ],
+    )
+    assert c.glue_settings(c.tables[0]) == GlueSettings("glue_database", "tables[0].name")
+    assert c.glue_settings(c.tables[1]) == GlueSettings("glue_database", "tables[1].lake_name")

@@ -347,12 +347,15 @@ def test_pg_dump_restore_round_trip_through_s3(local_stack, fresh_database, stac
         conn.execute("CREATE TABLE people (id int PRIMARY KEY, note text)")
         conn.execute("INSERT INTO people VALUES (1, 'multi\nline'), (2, NULL)")
     tools = PgToolsResource()
-    dump = tools.dump_to_s3(fresh_database, store, bucket, "db/dump.pgc", setting="source")
+    dump = tools.dump_to_s3(
+        fresh_database, store, bucket, "db/dump.pgc", setting="source", bucket_setting="bucket"
+    )
     assert dump.bytes > 0
     assert [o["Key"] for o in store.list_objects(bucket, "db/")] == ["db/dump.pgc"]
     target = stack_state.dsn("restore_target")
-    tools.restore_from_s3(target, store, bucket, "db/dump.pgc", setting="target")
-    tools.restore_from_s3(target, store, bucket, "db/dump.pgc", setting="target")  # repeatable
+    where = {"setting": "target", "bucket_setting": "bucket"}
+    tools.restore_from_s3(target, store, bucket, "db/dump.pgc", **where)
+    tools.restore_from_s3(target, store, bucket, "db/dump.pgc", **where)  # repeatable
     with psycopg.connect(target) as conn:
         assert conn.execute("SELECT id, note FROM people ORDER BY id").fetchall() == [
             (1, "multi\nline"),
@@ -369,7 +372,12 @@ def test_failed_pg_dump_leaves_no_object(local_stack, stack_state):
     dsn = stack_state.dsn("no_such_db")
     with pytest.raises(PgToolError, match="no_such_db") as error:
         PgToolsResource().dump_to_s3(
-            dsn, store, "dumps-failed", "x/dump.pgc", setting="source_dsn_env 'SRC'"
+            dsn,
+            store,
+            "dumps-failed",
+            "x/dump.pgc",
+            setting="source_dsn_env 'SRC'",
+            bucket_setting="extract_bucket",
         )
     assert "pg_dump of the database in source_dsn_env 'SRC' failed" in str(error.value)
     assert dsn not in str(error.value)

@@ -169,7 +169,8 @@ def glue_check(
     day_location = lake_.partition_location(table, day)
     want = exported_location or day_location
     # None also when the database or table does not exist
-    partition = glue.get_partition(lake_.glue_database, table.lake_table, values)
+    settings = lake_.glue_settings(table)
+    partition = glue.get_partition(lake_.glue_database, table.lake_table, values, settings=settings)
     meta: dict[str, Any] = {"values": "/".join(values), "expected_location": want}
     if partition is None:
         return DayCheck(GLUE_CHECK, False, f"no Glue partition {values}", meta)

@@ -38,6 +38,7 @@ from pydantic import Field, field_validator, model_validator
 from etl_platform.core import lake, s3_layout
 from etl_platform.resources import (
     CatalogResource,
+    GlueSettings,
     ObjectStoreResource,
     SourcePostgresResource,
 )
@@ -197,6 +198,11 @@ class LakeExport(dg.Component, dg.Model, dg.Resolvable):
     def source_database(self, source: SourcePostgresResource) -> SourceDatabase:
         """This instance's source database, with its statement timeout."""
         return source.database(self.source_dsn_env, statement_timeout_ms=self.statement_timeout_ms)
+
+    def glue_settings(self, table: LakeTable) -> GlueSettings:
+        """The settings holding the table's Glue database and table names, for errors."""
+        name = "lake_name" if table.lake_name else "name"
+        return GlueSettings("glue_database", f"tables[{self.tables.index(table)}].{name}")
 
     def glue_table_input(self, table: LakeTable, schema: pa.Schema) -> dict[str, Any]:
         table_input = lake.glue_table_input(

@@ -63,10 +63,12 @@ def publish_day(
     then delete the day's superseded parts; returns how many were deleted."""
     lake_, table = run.lake, run.table
     s3, glue = run.resources.s3, run.resources.glue
+    settings = lake_.glue_settings(table)
     _check_complete(run, day, prefix, result.locations)
     if not result.schema.equals(expected, check_metadata=False):
         # the table changed between planning and export: the Glue table follows it
-        glue.ensure_table(lake_.glue_database, lake_.glue_table_input(table, result.schema))
+        table_input = lake_.glue_table_input(table, result.schema)
+        glue.ensure_table(lake_.glue_database, table_input, settings=settings)
     glue.ensure_partition(
         lake_.glue_database,
         table.lake_table,
@@ -77,6 +79,7 @@ def publish_day(
             compression=lake_.compression,
             location=s3_layout.s3_uri(lake_.bucket, prefix),
         ),
+        settings=settings,
     )
     day_prefix = s3_layout.lake_partition_prefix(lake_.prefix, table.lake_table, day)
     listed = [o["Key"] for o in s3.list_objects(lake_.bucket, day_prefix, setting="bucket")]
@@ -92,7 +95,9 @@ def registered_prefix(run: TableRun, day: date) -> str | None:
     this lake's bucket)."""
     lake_, table = run.lake, run.table
     values = list(s3_layout.partition_values(day))
-    partition = run.resources.glue.get_partition(lake_.glue_database, table.lake_table, values)
+    partition = run.resources.glue.get_partition(
+        lake_.glue_database, table.lake_table, values, settings=lake_.glue_settings(table)
+    )
     if partition is None:
         return None
     location = partition.get("StorageDescriptor", {}).get("Location", "")

@@ -104,8 +104,10 @@ def run_table(
     selected = {ck.name for ck in context.selected_asset_check_keys if ck.asset_key == run.key}
     expected = planned_schema(run)
     if exporting:
-        resources.glue.ensure_database(lake_.glue_database)
-        resources.glue.ensure_table(lake_.glue_database, lake_.glue_table_input(table, expected))
+        settings = lake_.glue_settings(table)
+        resources.glue.ensure_database(lake_.glue_database, settings=settings)
+        table_input = lake_.glue_table_input(table, expected)
+        resources.glue.ensure_table(lake_.glue_database, table_input, settings=settings)
     filesystem = (
         checks.arrow_s3_filesystem(resources.s3)
         if selected & {checks.COUNT_CHECK, checks.READ_BACK_CHECK}
