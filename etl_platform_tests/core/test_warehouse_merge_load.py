@@ -132,8 +132,32 @@ def test_upsert_without_delete_flag_has_no_delete_part():
     statement = text(m.upsert_statement("sales", "orders", COLS, keys))
     assert "DELETE" not in statement and "del AS" not in statement
     assert statement.count("FROM src") == 2  # the insert, and one pass for the counts
+    assert statement.count('"sales"."orders"') == 1  # no lookup in the target besides the upsert
     flagged = text(m.upsert_statement("sales", "orders", COLS, KEYS))
     assert 'del AS (DELETE FROM "sales"."orders"' in flagged
     assert 'FROM src WHERE src."is_deleted" IS NOT TRUE ON CONFLICT' in flagged
     for one in (statement, flagged):
         assert sqlglot.parse_one(one, read="postgres") is not None
+
+
+def test_a_winning_delete_older_than_the_stored_row_counts_as_dropped_older_on_every_path():
+    """Both merges count the same rows as ``drop_older``: the winners older than their stored
+    row, delete rows included (the integration test runs both on PostgreSQL)."""
+    older = 't."updated_at" IS NOT NULL AND ({0}"updated_at" IS NULL OR {0}"updated_at" < '
+    for dialect in (PG, RS):
+        actions = dict(m.merge_statements(dialect, "sales", "orders", COLS, KEYS))
+        drop_older = text(actions["drop_older"])
+        assert "is_deleted" not in drop_older  # flagged or not, an older winner is dropped
+        assert older.format('"__etl_mb_batch".') in drop_older
+    flagged = text(m.upsert_statement("sales", "orders", COLS, KEYS))
+    counted = flagged[flagged.index("SELECT n.batch") :]
+    assert (
+        'n.kept - u.inserted - u.replaced + (SELECT count(*) FROM src JOIN "sales"."orders" AS t '
+        'ON t."id" = src."id" AND t."region" = src."region" WHERE src."is_deleted" IS TRUE AND '
+        + older.format("src.")
+    ) in counted
+    no_flag = m.upsert_statement("sales", "orders", COLS, m.MergeKeys(("id",), "updated_at"))
+    for statement, targets in ((flagged, 3), (text(no_flag), 1)):  # del, upsert, the lookup
+        parsed = sqlglot.parse_one(statement, read="postgres")
+        tables = [t for t in parsed.find_all(sqlglot.exp.Table) if t.name == "orders"]
+        assert len(tables) == targets

@@ -72,11 +72,23 @@ def test_events_to_the_right_table(world, monkeypatch):
         (6, "us", T2, "older", False),  # older than the table's row: dropped
         (3, "eu", None, "n2", False),  # NULL against NULL: not older, replaces
         (7, "eu", T1, "never", True),  # delete of an absent key
+        (1, "eu", T1, "", True),  # a delete older than the table's row: dropped
     ]
     world.put(DAY + "f3.csv.gz", f3)
     world.put(k1, f1)  # replayed event: same key and ETag
     (second,) = world.tick_and_run()
-    assert materialization(second)["files"] == 1
+    meta = materialization(second)
+    assert meta["files"] == 1 and meta["rows_read"] == 5
+    skip = {"rows_read", "rows_per_s"}
+    outcomes = {k: v for k, v in meta.items() if k.startswith("rows_") and k not in skip}
+    assert outcomes == {
+        "rows_inserted": 0,
+        "rows_replaced": 1,  # key 3
+        "rows_deleted": 1,  # key 5
+        "rows_dropped_duplicates": 0,
+        "rows_dropped_older": 2,  # keys 6 and 1
+        "rows_dropped_absent_deletes": 1,  # key 7
+    }
     expected = model_fold(expected, [f3])
     assert world.table() == expected
 

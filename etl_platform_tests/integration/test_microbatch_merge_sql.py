@@ -15,10 +15,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from etl_platform.components.microbatch.load import TargetShape, merge_stage
 from etl_platform.core import warehouse as warehouse_sql
 from etl_platform.core.table_spec import ColumnKind, ColumnSpec, TableSpec
 from etl_platform.core.warehouse import Dialect
 from etl_platform.core.warehouse import merge_load as m
+from etl_platform.core.warehouse.merge_outcomes import load_outcomes
 
 PG = Dialect.POSTGRES
 SPEC = TableSpec(
@@ -36,11 +38,14 @@ KEYS = m.MergeKeys(("id",), "ts", "del")
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-def model(table: dict, load: list[list[tuple]], flagged: bool = True) -> tuple[dict, int]:
-    """The table after the load, and how many rows the load wrote; without ``flagged`` the
-    fourth column is plain data, not a delete flag."""
+def model(table: dict, load: list[list[tuple]], flagged: bool = True) -> tuple[dict, dict]:
+    """The table after the load, and what became of each row read (as the load's metadata
+    names it); without ``flagged`` the fourth column is plain data, not a delete flag."""
     table = dict(table)
-    written = 0
+    read = sum(len(rows) for rows in load)
+    outcomes = dict.fromkeys(
+        ["inserted", "replaced", "deleted", "dropped_older", "dropped_absent_deletes"], 0
+    )
     winners: dict[int, tuple] = {}
     rank: dict[int, tuple] = {}
     for f, rows in enumerate(load):
@@ -52,13 +57,15 @@ def model(table: dict, load: list[list[tuple]], flagged: bool = True) -> tuple[d
     for key, row in winners.items():
         stored = table.get(key)
         if stored is not None and stored[1] is not None and (row[1] is None or row[1] < stored[1]):
-            continue
-        if flagged and row[3]:
+            outcomes["dropped_older"] += 1
+        elif flagged and row[3]:
+            outcomes["deleted" if key in table else "dropped_absent_deletes"] += 1
             table.pop(key, None)
         else:
+            outcomes["replaced" if key in table else "inserted"] += 1
             table[key] = row
-            written += 1
-    return table, written
+    outcomes["dropped_duplicates"] = read - len(winners)
+    return table, {"rows_read": read, **{f"rows_{k}": v for k, v in outcomes.items()}}
 
 
 def csv_line(row: tuple) -> bytes:
@@ -85,7 +92,6 @@ def run_load(
     upsert: bool = False,
     keys: m.MergeKeys = KEYS,
 ) -> dict:
-    counts: dict[str, int] = {}
     with conn.transaction():
         for s in m.begin_load(PG, "mb", "items"):
             conn.execute(s)
@@ -96,17 +102,9 @@ def run_load(
                 with cur.copy(warehouse_sql.copy_from_stdin(None, m.STAGE_TABLE, COLS)) as copy:
                     for row in rows:
                         copy.write(csv_line(row))
-            if merge and upsert:
-                row = cur.execute(m.upsert_statement("mb", "items", COLS, keys)).fetchone()
-                names = ("batch", "delete", "insert", "replace", "drop_older")
-                counts = dict(zip(names, row, strict=True))
-                counts["insert"] += counts["replace"]  # as merge_statements counts it
-            elif merge:
-                for action, s in m.merge_statements(PG, "mb", "items", COLS, keys):
-                    cur.execute(s)
-                    counts[action] = cur.rowcount
-            else:
-                cur.execute(m.append_statement(PG, "mb", "items", COLS))
+            # the loader's own choice: the upsert when the key is unique, else delete-insert
+            shape = TargetShape(COLS, key_is_unique=upsert)
+            counts = merge_stage(cur, PG, "mb", "items", keys if merge else None, shape)
     return counts
 
 
@@ -143,16 +141,9 @@ def test_merge_equals_the_model(conn, loads, upsert, flagged):
     expected: dict = {}
     for load in loads:
         counts = run_load(conn, load, upsert=upsert, keys=keys)
-        before = expected
-        expected, written = model(expected, load, flagged)
+        expected, outcomes = model(expected, load, flagged)
         assert table_rows(conn) == expected
-        assert counts["insert"] == written
-        winners = {row[0] for rows in load for row in rows}
-        assert counts["batch"] == len(winners)
-        if not flagged:  # every winner is written (new or replacing) or dropped as older
-            assert counts.get("delete", 0) == 0
-            assert counts["drop_older"] == len(winners) - written
-            assert counts["replace"] == len(winners & before.keys()) - counts["drop_older"]
+        assert load_outcomes(outcomes["rows_read"], counts) == outcomes
 
 
 @pytest.mark.parametrize("upsert", [False, True])
@@ -200,3 +191,41 @@ def test_a_failing_load_leaves_the_table_unchanged(conn):
                 with cur.copy(warehouse_sql.copy_from_stdin(None, m.STAGE_TABLE, COLS)) as copy:
                     copy.write(b"2,,x,false,extra\n")
     assert table_rows(conn) == {1: (1, T0, "a", False)}
+
+
+@pytest.mark.parametrize("upsert", [False, True])
+def test_every_row_read_is_in_exactly_one_outcome(conn, upsert):
+    """A winning delete older than the stored row is dropped as older, on both merge paths;
+    a delete of a key the table does not hold is its own outcome."""
+    t0, t1, t2 = T0, T0 + timedelta(hours=1), T0 + timedelta(hours=2)
+    stored = [(1, t2, "one", False), (2, t1, "two", False), (3, t1, "three", False)]
+    run_load(conn, [stored + [(4, t2, "four", False)]], upsert=upsert)
+    load = [
+        [(1, t0, "one-older", False), (3, t2, "three-new", False)],
+        [
+            (1, t1, "", True),  # winning delete of key 1, older than the stored row: dropped
+            (2, t2, "", True),  # a newer delete: deletes key 2
+            (3, t0, "three-dup", False),  # duplicate of key 3, loses in the batch
+            (4, t1, "four-older", False),  # older than the stored row: dropped
+            (5, t1, "", True),  # delete of a key the table does not hold
+            (6, None, "six", False),  # a new key
+        ],
+    ]
+    counts = run_load(conn, load, upsert=upsert)
+    assert table_rows(conn) == {
+        1: (1, t2, "one", False),
+        3: (3, t2, "three-new", False),
+        4: (4, t2, "four", False),
+        6: (6, None, "six", False),
+    }
+    outcomes = load_outcomes(8, counts)
+    assert outcomes == {
+        "rows_read": 8,
+        "rows_dropped_duplicates": 2,  # key 1's upsert at t0, key 3's at t0
+        "rows_inserted": 1,  # key 6
+        "rows_replaced": 1,  # key 3
+        "rows_deleted": 1,  # key 2
+        "rows_dropped_older": 2,  # keys 1 (the older delete) and 4
+        "rows_dropped_absent_deletes": 1,  # key 5
+    }
+    assert sum(v for k, v in outcomes.items() if k != "rows_read") == outcomes["rows_read"]

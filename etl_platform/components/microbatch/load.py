@@ -36,6 +36,7 @@ from etl_platform.core.s3_layout import split_s3_uri
 from etl_platform.core.table_spec import TableSpec
 from etl_platform.core.warehouse import Dialect, FileFormat, columnar_stage
 from etl_platform.core.warehouse import merge_load as wml
+from etl_platform.core.warehouse.merge_outcomes import load_outcomes, upsert_action_counts
 from etl_platform.resources import ObjectSettings, ObjectStoreResource, WarehouseResource
 from etl_platform.resources.copy_input import parquet_object_columns
 
@@ -78,16 +79,7 @@ class LoadCounts:
     counts: dict[str, int] = field(default_factory=dict)
 
     def metadata(self) -> dict[str, int]:
-        c = self.counts
-        replaced = c.get("replace", 0)
-        return {
-            "rows_read": self.rows_read,
-            "rows_inserted": c.get("insert", 0) - replaced,
-            "rows_replaced": replaced,
-            "rows_deleted": c.get("delete", 0),
-            "rows_dropped_duplicates": self.rows_read - c.get("batch", self.rows_read),
-            "rows_dropped_older": c.get("drop_older", 0),
-        }
+        return load_outcomes(self.rows_read, self.counts)
 
 
 def day_manifest(target: LoadTarget, store: ObjectStoreResource, day: date) -> Manifest | None:
@@ -217,19 +209,24 @@ def _stage_file(
     return rows
 
 
-def _merge(target: LoadTarget, dialect: Dialect, cur: Any, shape: TargetShape) -> dict[str, int]:
-    """Append, or merge: one upsert statement on PostgreSQL when the key has a unique index,
-    else the portable delete-insert. Returns the row count of each action."""
-    keys, schema, table, columns = target.merge_keys, target.schema, target.table, shape.columns
+def merge_stage(
+    cur: Any,
+    dialect: Dialect,
+    schema: str,
+    table: str,
+    keys: wml.MergeKeys | None,
+    shape: TargetShape,
+) -> dict[str, int]:
+    """Append the stage (no keys), or merge it: one upsert statement on PostgreSQL when the key
+    has a unique index, else the portable delete-insert. Returns the row count of each action,
+    in one shape for both merges (see ``core/warehouse/merge_outcomes.py``)."""
+    columns = shape.columns
     if keys is None:
         cur.execute(wml.append_statement(dialect, schema, table, columns))
         return {"insert": cur.rowcount}
     if dialect.supports_on_conflict_upsert and shape.key_is_unique:
         row = cur.execute(wml.upsert_statement(schema, table, columns, keys, dialect)).fetchone()
-        names = ("batch", "delete", "insert", "replace", "drop_older")
-        counts = dict(zip(names, (int(v) for v in row), strict=True))
-        counts["insert"] += counts["replace"]  # counted as merge_statements counts it
-        return counts
+        return upsert_action_counts(row)
     counts = {}
     for action, statement in wml.merge_statements(dialect, schema, table, columns, keys):
         cur.execute(statement)
@@ -267,7 +264,9 @@ def _load_once(
             what = f"merge of {manifest_uri} into {target.label}"
             merged = StepProgress(context, what, "rows written")
             with conn.cursor() as cur:
-                counts = _merge(target, dialect, cur, shape)
+                counts = merge_stage(
+                    cur, dialect, target.schema, target.table, target.merge_keys, shape
+                )
             merged.tick(max(counts.get("insert", 0), 0))
             merged.done()
     result.rows_read, result.counts = int(rows_read), counts

@@ -19,11 +19,15 @@ it was.
 
    * ``batch``: per primary key the staged row with the latest timestamp; a NULL timestamp is the
      oldest; ties go to the later load order (later file, then later row).
-   * ``drop_older``: batch rows older than the stored row of their key (a replayed old file
-     never rolls a key back). NULL is older than any time; equal is not older.
+   * ``drop_older``: batch rows older than the stored row of their key, delete rows included
+     (a replayed old file never rolls a key back). NULL is older than any time; equal is not
+     older.
    * ``delete``: stored rows whose batch row carries a true delete flag.
    * ``replace``: stored rows the batch replaces (deleted here, inserted next).
    * ``insert``: the batch rows without a true delete flag.
+
+   What is left of ``batch`` are delete rows of keys the table did not hold
+   (``merge_outcomes.py`` turns these counts into the load's outcomes).
 
    This is delete-insert on both dialects (Redshift's ``DELETE ... USING``; its ``MERGE`` needs
    the same deduplicated source and reports no per-action counts).
@@ -347,8 +351,10 @@ def upsert_statement(
 ) -> sql.Composed:
     """The one-statement merge (same rules as :func:`merge_statements`) where the dialect
     :attr:`~Dialect.supports_on_conflict_upsert` (PostgreSQL), needing a unique index on the
-    key. Returns one row: batch, delete, insert, replace, drop_older. Without a delete flag
-    the statement has no ``DELETE`` part at all (delete is then 0)."""
+    key. Returns one row, the counts :func:`merge_statements` reports
+    (``merge_outcomes.UPSERT_COUNTS``; its insert excludes the replaced rows). Without a delete
+    flag the statement has no ``DELETE`` part and reads the target only in its upsert (delete
+    is then 0)."""
     dialect = parse_dialect(dialect)
     if not dialect.supports_on_conflict_upsert:
         raise ValueError(f"{dialect.title} has no INSERT ... ON CONFLICT: use merge_statements")
@@ -381,9 +387,11 @@ def upsert_statement(
         "ON CONFLICT ({keys}) DO UPDATE SET {updates} "
         "WHERE t.{ts} IS NULL OR EXCLUDED.{ts} >= t.{ts} RETURNING (t.xmax = 0) AS fresh) "
     )
-    # the winners counted in one pass over src: all of them, and those the upsert takes
+    # the winners counted in one pass over src: all of them, and those the upsert takes; the
+    # kept winners it does not take are older than their stored row
     counts = sql.SQL(
-        "SELECT n.batch, {deleted}, u.inserted, u.replaced, n.kept - u.inserted - u.replaced "
+        "SELECT n.batch, {deleted}, u.inserted, u.replaced, "
+        "n.kept - u.inserted - u.replaced{older_deletes} "
         "FROM (SELECT count(*) AS batch, {kept} AS kept FROM src) AS n, "
         "(SELECT count(*) FILTER (WHERE fresh) AS inserted, "
         "count(*) FILTER (WHERE NOT fresh) AS replaced FROM up) AS u"
@@ -393,7 +401,9 @@ def upsert_statement(
             [
                 src,
                 upsert.format(keep=sql.SQL(""), **parts),
-                counts.format(deleted=sql.SQL("0"), kept=sql.SQL("count(*)")),
+                counts.format(
+                    deleted=sql.SQL("0"), kept=sql.SQL("count(*)"), older_deletes=sql.SQL("")
+                ),
             ]
         )
     return _upsert_with_deletes(keys.delete_column, keys.primary_key, parts, src, upsert, counts)
@@ -408,12 +418,19 @@ def _upsert_with_deletes(
     counts: sql.SQL,
 ) -> sql.Composed:
     """:func:`upsert_statement` with a delete-flag column: a ``del`` part removes the stored
-    rows whose winning version is flagged (and not older), the upsert skips flagged winners."""
+    rows whose winning version is flagged (and not older), the upsert skips flagged winners.
+    A flagged winner older than its stored row counts as ``drop_older``, as in
+    :func:`merge_statements`: a lookup of the flagged winners in the target, which every part
+    of the statement sees as it was before the statement."""
     flag = sql.Identifier(delete_column)
     match = _key_match(primary_key, sql.Composed([sql.SQL("t")]), sql.Composed([sql.SQL("src")]))
     delete = sql.SQL(
         "del AS (DELETE FROM {target} AS t USING src WHERE {match} AND src.{flag} IS TRUE "
         "AND (t.{ts} IS NULL OR src.{ts} >= t.{ts}) RETURNING 1), "
+    ).format(match=match, flag=flag, **parts)
+    older_deletes = sql.SQL(
+        " + (SELECT count(*) FROM src JOIN {target} AS t ON {match} WHERE src.{flag} IS TRUE "
+        "AND t.{ts} IS NOT NULL AND (src.{ts} IS NULL OR src.{ts} < t.{ts}))"
     ).format(match=match, flag=flag, **parts)
     return sql.Composed(
         [
@@ -423,6 +440,7 @@ def _upsert_with_deletes(
             counts.format(
                 deleted=sql.SQL("(SELECT count(*) FROM del)"),
                 kept=sql.SQL("count(*) FILTER (WHERE src.{} IS NOT TRUE)").format(flag),
+                older_deletes=older_deletes,
             ),
         ]
     )
