@@ -13,6 +13,7 @@ from psycopg import sql
 from etl_platform.core.table_spec import ColumnKind, ColumnSpec, TableSpec
 from etl_platform.core.warehouse import Dialect
 from etl_platform.core.warehouse import merge_load as m
+from etl_platform.core.warehouse.merge_upsert import upsert_statement
 
 PG, RS = Dialect.POSTGRES, Dialect.REDSHIFT
 COLS = ["id", "region", "updated_at", "amount", "is_deleted"]
@@ -129,11 +130,11 @@ def test_columns_query_folds_case_on_redshift():
 
 def test_upsert_without_delete_flag_has_no_delete_part():
     keys = m.MergeKeys(("id", "region"), "updated_at")
-    statement = text(m.upsert_statement("sales", "orders", COLS, keys))
+    statement = text(upsert_statement("sales", "orders", COLS, keys))
     assert "DELETE" not in statement and "del AS" not in statement
     assert statement.count("FROM src") == 2  # the insert, and one pass for the counts
     assert statement.count('"sales"."orders"') == 1  # no lookup in the target besides the upsert
-    flagged = text(m.upsert_statement("sales", "orders", COLS, KEYS))
+    flagged = text(upsert_statement("sales", "orders", COLS, KEYS))
     assert 'del AS (DELETE FROM "sales"."orders"' in flagged
     assert 'FROM src WHERE src."is_deleted" IS NOT TRUE ON CONFLICT' in flagged
     for one in (statement, flagged):
@@ -149,14 +150,14 @@ def test_a_winning_delete_older_than_the_stored_row_counts_as_dropped_older_on_e
         drop_older = text(actions["drop_older"])
         assert "is_deleted" not in drop_older  # flagged or not, an older winner is dropped
         assert older.format('"__etl_mb_batch".') in drop_older
-    flagged = text(m.upsert_statement("sales", "orders", COLS, KEYS))
+    flagged = text(upsert_statement("sales", "orders", COLS, KEYS))
     counted = flagged[flagged.index("SELECT n.batch") :]
     assert (
         'n.kept - u.inserted - u.replaced + (SELECT count(*) FROM src JOIN "sales"."orders" AS t '
         'ON t."id" = src."id" AND t."region" = src."region" WHERE src."is_deleted" IS TRUE AND '
         + older.format("src.")
     ) in counted
-    no_flag = m.upsert_statement("sales", "orders", COLS, m.MergeKeys(("id",), "updated_at"))
+    no_flag = upsert_statement("sales", "orders", COLS, m.MergeKeys(("id",), "updated_at"))
     for statement, targets in ((flagged, 3), (text(no_flag), 1)):  # del, upsert, the lookup
         parsed = sqlglot.parse_one(statement, read="postgres")
         tables = [t for t in parsed.find_all(sqlglot.exp.Table) if t.name == "orders"]

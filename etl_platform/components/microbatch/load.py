@@ -37,6 +37,7 @@ from etl_platform.core.table_spec import TableSpec
 from etl_platform.core.warehouse import Dialect, FileFormat, columnar_stage
 from etl_platform.core.warehouse import merge_load as wml
 from etl_platform.core.warehouse.merge_outcomes import load_outcomes, upsert_action_counts
+from etl_platform.core.warehouse.merge_upsert import upsert_statement
 from etl_platform.resources import ObjectSettings, ObjectStoreResource, WarehouseResource
 from etl_platform.resources.copy_input import parquet_object_columns
 
@@ -225,7 +226,7 @@ def merge_stage(
         cur.execute(wml.append_statement(dialect, schema, table, columns))
         return {"insert": cur.rowcount}
     if dialect.supports_on_conflict_upsert and shape.key_is_unique:
-        row = cur.execute(wml.upsert_statement(schema, table, columns, keys, dialect)).fetchone()
+        row = cur.execute(upsert_statement(schema, table, columns, keys, dialect)).fetchone()
         return upsert_action_counts(row)
     counts = {}
     for action, statement in wml.merge_statements(dialect, schema, table, columns, keys):

@@ -32,7 +32,7 @@ it was.
    This is delete-insert on both dialects (Redshift's ``DELETE ... USING``; its ``MERGE`` needs
    the same deduplicated source and reports no per-action counts).
    On PostgreSQL, when the target has a unique index on exactly the key,
-   :func:`upsert_statement` does the same in ONE statement: ``DISTINCT ON`` the key, a
+   :func:`.merge_upsert.upsert_statement` does the same in ONE statement: ``DISTINCT ON`` the key, a
    ``DELETE`` of the winning delete flags and an ``INSERT ... ON CONFLICT DO UPDATE WHERE not
    older`` as data-modifying CTEs (about half the round trips and scans of step 3).
 4. Merge off: :func:`append_statement`, a plain ``INSERT ... SELECT`` of every staged row.
@@ -52,6 +52,9 @@ from .dialect import Dialect, parse_dialect
 from .identifiers import identifier, qualified_name
 
 __all__ = [
+    "check_columns",
+    "column_names",
+    "key_match",
     "BATCH_TABLE",
     "LOAD_ORDER_COLUMN",
     "STAGE_TABLE",
@@ -64,7 +67,6 @@ __all__ = [
     "create_target_if_missing",
     "merge_statements",
     "number_stage_file",
-    "upsert_statement",
 ]
 
 STAGE_TABLE = "__etl_mb_stage"
@@ -100,7 +102,7 @@ class MergeKeys:
             raise ValueError(f"merge into {table}: delete flag {self.delete_column!r} is reused")
 
 
-def _check_columns(table: str, columns: Sequence[str]) -> None:
+def check_columns(table: str, columns: Sequence[str]) -> None:
     if not columns:
         raise ValueError(f"load into {table}: no columns")
     clash = _RESERVED.intersection(columns)
@@ -108,7 +110,10 @@ def _check_columns(table: str, columns: Sequence[str]) -> None:
         raise ValueError(f"load into {table}: column names {sorted(clash)} are reserved")
 
 
-def _names(dialect: Dialect, columns: Sequence[str], alias: str | None = None) -> sql.Composed:
+def column_names(
+    dialect: Dialect, columns: Sequence[str], alias: str | None = None
+) -> sql.Composed:
+    """``a, b, c`` (or ``alias.a, ...``), each name checked against the dialect's rules."""
     for c in columns:
         identifier(dialect, c)
     ids = [sql.Identifier(alias, c) if alias else sql.Identifier(c) for c in columns]
@@ -147,7 +152,7 @@ def create_target_if_missing(dialect: Dialect, schema: str, spec: TableSpec) -> 
     (key columns ``NOT NULL``; informational on Redshift). An existing table is left as it is."""
     dialect = parse_dialect(dialect)
     validate_table_spec(dialect, spec)
-    _check_columns(spec.name, spec.column_names)
+    check_columns(spec.name, spec.column_names)
     keys = set(spec.primary_key)
     elements: list[sql.Composable] = [
         sql.SQL("{} {}{}").format(
@@ -158,7 +163,7 @@ def create_target_if_missing(dialect: Dialect, schema: str, spec: TableSpec) -> 
         for c in spec.columns
     ]
     if spec.primary_key:
-        elements.append(sql.SQL("PRIMARY KEY ({})").format(_names(dialect, spec.primary_key)))
+        elements.append(sql.SQL("PRIMARY KEY ({})").format(column_names(dialect, spec.primary_key)))
     return [
         sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(identifier(dialect, schema)),
         sql.SQL("CREATE TABLE IF NOT EXISTS {} ({})").format(
@@ -235,7 +240,7 @@ def count_query(table: str) -> sql.Composed:
     return sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table))
 
 
-def _key_match(keys: Sequence[str], left: sql.Composable, right: sql.Composable) -> sql.Composed:
+def key_match(keys: Sequence[str], left: sql.Composable, right: sql.Composable) -> sql.Composed:
     def col(prefix: sql.Composable, name: str) -> sql.Composed:
         return sql.Composed([prefix, sql.SQL("."), sql.Identifier(name)])
 
@@ -259,9 +264,9 @@ def _batch_statement(dialect: Dialect, columns: Sequence[str], keys: MergeKeys) 
     ).format(
         batch=batch,
         on_commit=_on_commit(dialect),
-        ranked_cols=_names(dialect, columns, "ranked"),
-        s_cols=_names(dialect, columns, "s"),
-        s_keys=_names(dialect, keys.primary_key, "s"),
+        ranked_cols=column_names(dialect, columns, "ranked"),
+        s_cols=column_names(dialect, columns, "s"),
+        s_keys=column_names(dialect, keys.primary_key, "s"),
         ts=ts,
         order=order,
         rank=rank,
@@ -278,7 +283,7 @@ def merge_statements(
     number of rows that action took."""
     dialect = parse_dialect(dialect)
     label = f"{schema}.{table}"
-    _check_columns(label, columns)
+    check_columns(label, columns)
     keys.check(label, columns)
     target = qualified_name(dialect, schema, table)
     # Redshift's DELETE takes no alias for its target: refer to it by its qualified name
@@ -293,14 +298,14 @@ def merge_statements(
     ).format(
         batch=batch,
         target=target,
-        match=_key_match(keys.primary_key, batch_ref, t_alias),
+        match=key_match(keys.primary_key, batch_ref, t_alias),
         ts=ts,
     )
     statements: list[tuple[str, sql.Composed]] = [
         ("batch", create_batch),
         ("drop_older", drop_older),
     ]
-    match = _key_match(keys.primary_key, target_ref, batch_ref)
+    match = key_match(keys.primary_key, target_ref, batch_ref)
     keep = sql.SQL("")
     if keys.delete_column:
         flag = sql.Identifier(keys.delete_column)
@@ -320,7 +325,7 @@ def merge_statements(
         (
             "insert",
             sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {}{}").format(
-                target, _names(dialect, columns), _names(dialect, columns), batch, keep
+                target, column_names(dialect, columns), column_names(dialect, columns), batch, keep
             ),
         )
     )
@@ -332,115 +337,11 @@ def append_statement(
 ) -> sql.Composed:
     """Merge off: every staged row appended, in load order."""
     dialect = parse_dialect(dialect)
-    _check_columns(f"{schema}.{table}", columns)
+    check_columns(f"{schema}.{table}", columns)
     return sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} ORDER BY {}").format(
         qualified_name(dialect, schema, table),
-        _names(dialect, columns),
-        _names(dialect, columns),
+        column_names(dialect, columns),
+        column_names(dialect, columns),
         sql.Identifier(STAGE_TABLE),
         sql.Identifier(LOAD_ORDER_COLUMN),
-    )
-
-
-def upsert_statement(
-    schema: str,
-    table: str,
-    columns: Sequence[str],
-    keys: MergeKeys,
-    dialect: Dialect | str = Dialect.POSTGRES,
-) -> sql.Composed:
-    """The one-statement merge (same rules as :func:`merge_statements`) where the dialect
-    :attr:`~Dialect.supports_on_conflict_upsert` (PostgreSQL), needing a unique index on the
-    key. Returns one row, the counts :func:`merge_statements` reports
-    (``merge_outcomes.UPSERT_COUNTS``; its insert excludes the replaced rows). Without a delete
-    flag the statement has no ``DELETE`` part and reads the target only in its upsert (delete
-    is then 0)."""
-    dialect = parse_dialect(dialect)
-    if not dialect.supports_on_conflict_upsert:
-        raise ValueError(f"{dialect.title} has no INSERT ... ON CONFLICT: use merge_statements")
-    label = f"{schema}.{table}"
-    _check_columns(label, columns)
-    keys.check(label, columns)
-    target = qualified_name(dialect, schema, table)
-    ts = sql.Identifier(keys.timestamp_column)
-    key_list = _names(dialect, keys.primary_key)
-    non_key = [c for c in columns if c not in keys.primary_key] or [keys.primary_key[0]]
-    parts = {
-        "keys": key_list,
-        "cols": _names(dialect, columns),
-        "src_cols": _names(dialect, columns, "src"),
-        "stage": sql.Identifier(STAGE_TABLE),
-        "ts": ts,
-        "order": sql.Identifier(LOAD_ORDER_COLUMN),
-        "target": target,
-        "updates": sql.SQL(", ").join(
-            sql.SQL("{} = EXCLUDED.{}").format(sql.Identifier(c), sql.Identifier(c))
-            for c in non_key
-        ),
-    }
-    src = sql.SQL(
-        "WITH src AS MATERIALIZED (SELECT DISTINCT ON ({keys}) {cols} FROM {stage} "
-        "ORDER BY {keys}, {ts} DESC NULLS LAST, {order} DESC), "
-    ).format(**parts)
-    upsert = sql.SQL(
-        "up AS (INSERT INTO {target} AS t ({cols}) SELECT {src_cols} FROM src{keep} "
-        "ON CONFLICT ({keys}) DO UPDATE SET {updates} "
-        "WHERE t.{ts} IS NULL OR EXCLUDED.{ts} >= t.{ts} RETURNING (t.xmax = 0) AS fresh) "
-    )
-    # the winners counted in one pass over src: all of them, and those the upsert takes; the
-    # kept winners it does not take are older than their stored row
-    counts = sql.SQL(
-        "SELECT n.batch, {deleted}, u.inserted, u.replaced, "
-        "n.kept - u.inserted - u.replaced{older_deletes} "
-        "FROM (SELECT count(*) AS batch, {kept} AS kept FROM src) AS n, "
-        "(SELECT count(*) FILTER (WHERE fresh) AS inserted, "
-        "count(*) FILTER (WHERE NOT fresh) AS replaced FROM up) AS u"
-    )
-    if not keys.delete_column:
-        return sql.Composed(
-            [
-                src,
-                upsert.format(keep=sql.SQL(""), **parts),
-                counts.format(
-                    deleted=sql.SQL("0"), kept=sql.SQL("count(*)"), older_deletes=sql.SQL("")
-                ),
-            ]
-        )
-    return _upsert_with_deletes(keys.delete_column, keys.primary_key, parts, src, upsert, counts)
-
-
-def _upsert_with_deletes(
-    delete_column: str,
-    primary_key: Sequence[str],
-    parts: dict[str, sql.Composable],
-    src: sql.Composed,
-    upsert: sql.SQL,
-    counts: sql.SQL,
-) -> sql.Composed:
-    """:func:`upsert_statement` with a delete-flag column: a ``del`` part removes the stored
-    rows whose winning version is flagged (and not older), the upsert skips flagged winners.
-    A flagged winner older than its stored row counts as ``drop_older``, as in
-    :func:`merge_statements`: a lookup of the flagged winners in the target, which every part
-    of the statement sees as it was before the statement."""
-    flag = sql.Identifier(delete_column)
-    match = _key_match(primary_key, sql.Composed([sql.SQL("t")]), sql.Composed([sql.SQL("src")]))
-    delete = sql.SQL(
-        "del AS (DELETE FROM {target} AS t USING src WHERE {match} AND src.{flag} IS TRUE "
-        "AND (t.{ts} IS NULL OR src.{ts} >= t.{ts}) RETURNING 1), "
-    ).format(match=match, flag=flag, **parts)
-    older_deletes = sql.SQL(
-        " + (SELECT count(*) FROM src JOIN {target} AS t ON {match} WHERE src.{flag} IS TRUE "
-        "AND t.{ts} IS NOT NULL AND (src.{ts} IS NULL OR src.{ts} < t.{ts}))"
-    ).format(match=match, flag=flag, **parts)
-    return sql.Composed(
-        [
-            src,
-            delete,
-            upsert.format(keep=sql.SQL(" WHERE src.{} IS NOT TRUE").format(flag), **parts),
-            counts.format(
-                deleted=sql.SQL("(SELECT count(*) FROM del)"),
-                kept=sql.SQL("count(*) FILTER (WHERE src.{} IS NOT TRUE)").format(flag),
-                older_deletes=older_deletes,
-            ),
-        ]
     )

@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 
 __all__ = ["UPSERT_COUNTS", "load_outcomes", "upsert_action_counts"]
 
-#: The columns of :func:`merge_load.upsert_statement`'s one row, in order.
+#: The columns of :func:`merge_upsert.upsert_statement`'s one row, in order.
 UPSERT_COUNTS = ("batch", "delete", "insert", "replace", "drop_older")
 
 
