@@ -96,7 +96,9 @@ def cmd_dev(args: argparse.Namespace) -> int:
     if repo_yaml.exists() and not (dagster_home / "dagster.yaml").exists():
         (dagster_home / "dagster.yaml").write_text(repo_yaml.read_text())
     _set_local_pool_limits(dagster_home)
-    env = {**os.environ, "DAGSTER_HOME": str(dagster_home)}
+    # MALLOC_ARENA_MAX: as in the image (docs/deploy.md): runs and the code server reuse freed
+    # memory across their threads instead of keeping it per thread.
+    env = {"MALLOC_ARENA_MAX": "2", **os.environ, "DAGSTER_HOME": str(dagster_home)}
     # Its own process group: `dagster dev` ignores signals from a script and leaves children
     # running when killed alone, so the whole group is stopped.
     ui = subprocess.Popen(

@@ -45,6 +45,9 @@ class ObjectStoreResource(S3Resource):
         # TransferConfig does not take it as an argument).
         config.max_in_memory_upload_chunks = 4
         config.max_in_memory_download_chunks = 4
+        # Downloads queue received 256 KB pieces for the thread writing the file: 16 of them
+        # (4 MB) keep it busy; the default 100 held 25 MB per download.
+        config.max_io_queue = 16
         return config
 
     def ensure_bucket(self, bucket: str, *, setting: str | None = None) -> None:

@@ -1,6 +1,7 @@
-"""An S3 multipart upload written in order from a stream of byte strings: parts of
-``part_size`` bytes go up on two threads while the caller goes on producing (at most two parts
-in flight, so memory stays bounded). Every part but the last is at least 5 MiB, as S3 requires.
+"""An S3 multipart upload written in order from a stream of byte strings: a part of
+``part_size`` bytes goes up on a thread while the caller goes on filling the next one, so at
+most two parts are held (the scrub produces a part in about half a second and sends one in a
+fraction of that). Every part but the last is at least 5 MiB, as S3 requires.
 """
 
 from __future__ import annotations
@@ -21,29 +22,26 @@ class MultipartWriter:
         self._upload_id = client.create_multipart_upload(Bucket=bucket, Key=key, **extra)[
             "UploadId"
         ]
-        self._buffer: list[bytes] = []
-        self._buffered = 0
+        self._buffer = bytearray()
         self._parts: list[dict[str, Any]] = []
         self._pending: deque[Future[dict[str, Any]]] = deque()
-        self._threads = ThreadPoolExecutor(2, "multipart")
+        self._threads = ThreadPoolExecutor(1, "multipart")
         self.bytes = 0
 
     def write(self, data: bytes) -> None:
-        self._buffer.append(data)
-        self._buffered += len(data)
+        self._buffer += data
         self.bytes += len(data)
-        if self._buffered >= self.part_size:
+        if len(self._buffer) >= self.part_size:
             self._flush()
 
     def _flush(self) -> None:
-        body = b"".join(self._buffer)
-        self._buffer, self._buffered = [], 0
+        body, self._buffer = self._buffer, bytearray()  # handed over, not copied
         number = len(self._parts) + len(self._pending) + 1
-        while len(self._pending) >= 2:
+        while self._pending:
             self._parts.append(self._pending.popleft().result())
         self._pending.append(self._threads.submit(self._upload, number, body))
 
-    def _upload(self, number: int, body: bytes) -> dict[str, Any]:
+    def _upload(self, number: int, body: bytearray) -> dict[str, Any]:
         response = self.client.upload_part(
             Bucket=self.bucket, Key=self.key, UploadId=self._upload_id, PartNumber=number, Body=body
         )
