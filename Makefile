@@ -46,7 +46,7 @@ bench: $(STAMP) $(BENCH_VENV)/.installed
 	$(BIN)/python -m benchmarks.dynamo_transform
 	$(BIN)/python -m benchmarks.warehouse_load
 	$(BIN)/python -m benchmarks.lake_export
-	$(BIN)/python -m benchmarks.dump_scrub --mb 1100
+	$(BIN)/python -m benchmarks.dump_scrub --mb 1100 --rounds 3
 	$(BIN)/python -m benchmarks.microbatch_merge --rounds 3 --dlt-python $(BENCH_VENV)/bin/python
 	$(BIN)/python -m benchmarks.microbatch_e2e
 	$(BIN)/python -m benchmarks.run_overhead

@@ -11,7 +11,7 @@ in name, email and phone; ``events``: no PII), then times, in the same run:
 
 Usage::
 
-    python -m benchmarks.dump_scrub --mb 1100     # the issue's size (minutes; a quiet machine)
+    python -m benchmarks.dump_scrub --mb 1100 --rounds 3  # the issue's size (a quiet machine)
     python -m benchmarks.dump_scrub --mb 40       # smoke, well under a minute
 
 Goals: (b) <= 1.3x (a); (c) reported (expected >= 2x (a)); scrub MB/s; peak RSS < 300 MB.
@@ -24,10 +24,13 @@ import json
 import os
 import resource
 import shutil
+import statistics
+import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -83,16 +86,63 @@ def make_source(dsn: str, mb: int) -> int:
     return rows
 
 
+def machine_busy_s() -> float:
+    """CPU seconds the whole machine has been busy since boot (``/proc/stat``: every state
+    but idle and iowait), to tell how much of a chain's wall time both cores were working."""
+    with open("/proc/stat") as stat:
+        fields = [int(v) for v in stat.readline().split()[1:]]
+    return (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def _process_cpu_s(pid: int, children: bool = True) -> float:
+    """utime + stime (+ cutime + cstime: children already reaped) of ``pid``, in seconds."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    ticks = sum(int(v) for v in fields[11 : 15 if children else 13])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def stack_cpu_s(moto_pid: int, postmaster_pid: int) -> dict[str, float]:
+    """CPU seconds so far of: this process and its children (the step code, its scrub
+    workers, pg_dump and pg_restore, once they have ended), the moto server, and PostgreSQL
+    (the postmaster, its ended backends and the live ones)."""
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    postgres = _process_cpu_s(postmaster_pid)
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                with open(f"/proc/{pid}/stat") as stat:
+                    parent = int(stat.read().rsplit(")", 1)[1].split()[1])
+            except OSError:
+                continue
+            if parent == postmaster_pid:
+                postgres += _process_cpu_s(int(pid), children=False)
+    return {
+        "ours": me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime,
+        "moto": _process_cpu_s(moto_pid, children=False),
+        "postgres": postgres,
+    }
+
+
 class TreeRss:
     """Peak RSS, sampled every 0.1 s, of the Python processes our chain runs: this process (the
     driver: Dagster-importing step code, S3 transfers) plus its scrub worker processes. The
     pg_dump/pg_restore binaries, PostgreSQL and the moto server are not counted."""
 
-    def __init__(self) -> None:
+    def __init__(self, moto_pid: int, postmaster_pid: int) -> None:
+        self._pids = (moto_pid, postmaster_pid)
         self.peak_total = self.peak_driver = self.peak_workers = self.peak_pss = 0.0
         self.phase, self.phase_peak = "setup", 0.0
         self.phases: dict[str, float] = {}
         self.process_peaks: dict[str, dict[str, float]] = {}  # phase → process → peak RSS
+        self.cpu_s: dict[str, float] = {}  # phase → the machine's busy CPU seconds
+        self.cpu_by: dict[str, dict[str, float]] = {}  # phase → ours/moto/postgres CPU s
+        self._busy_at = machine_busy_s()
+        self._by_at = stack_cpu_s(*self._pids)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -143,7 +193,13 @@ class TreeRss:
                 peaks[name] = max(peaks.get(name, 0.0), mb)
 
     def mark(self, phase: str) -> None:
-        """Start a new phase; the peak of the one before is kept under its name."""
+        """Start a new phase; the peak of the one before is kept under its name, and the
+        machine's busy CPU seconds during it under ``cpu_s``."""
+        busy, by = machine_busy_s(), stack_cpu_s(*self._pids)
+        if self.phase != "setup":
+            self.cpu_s[self.phase] = busy - self._busy_at
+            self.cpu_by[self.phase] = {k: round(v - self._by_at[k], 2) for k, v in by.items()}
+        self._busy_at, self._by_at = busy, by
         self.phases[self.phase], self.phase, self.phase_peak = self.phase_peak, phase, 0.0
 
     def stop(self) -> None:
@@ -166,11 +222,105 @@ def restore_raw(store, pg_tools, where: DumpLocation, dsn: str) -> None:
         pg_tools.restore_directory(dsn, Path(tmp), setting="the benchmark's target")
 
 
+def _rounded(value: object) -> object:
+    return round(value, 3) if isinstance(value, float) else value
+
+
+def chain_a(rss: TreeRss, n: int, store, pg_tools, state, dump: DumpSettings) -> dict:
+    """(a) no scrub: dump → S3 → download → pg_restore; wall seconds of each stage."""
+    rss.mark(f"a{n}_dump")
+    started = time.monotonic()
+    take_dump(dump, store, pg_tools, f"a{n}")
+    dumped = time.monotonic()
+    rss.mark(f"a{n}_restore")
+    fresh_db(state.dsn("postgres"), f"bench_a{n}")
+    where = DumpLocation("bench-x", "dumps", f"a{n}")
+    restore_raw(store, pg_tools, where, state.dsn(f"bench_a{n}"))
+    done = time.monotonic()
+    return {
+        "a_no_scrub_s": done - started,
+        "a_stage_dump_s": dumped - started,
+        "a_stage_restore_s": done - dumped,
+    }
+
+
+def chain_b(
+    rss: TreeRss, n: int, store, pg_tools, state, dump: DumpSettings, scrub: ScrubSettings
+) -> dict:
+    """(b) ours: dump → S3 → scrub → S3 → swap restore; wall seconds of each stage."""
+    rss.mark(f"b{n}_dump")
+    started = time.monotonic()
+    take_dump(dump, store, pg_tools, f"b{n}")
+    dumped = time.monotonic()
+    rss.mark(f"b{n}_scrub")
+    report = scrub_dump(scrub, parse_rules(RULES), store, pg_tools, f"b{n}")
+    rss.mark(f"b{n}_restore")
+    fresh_db(state.dsn("postgres"), f"bench_b{n}")
+    os.environ["BENCH_TARGET_DSN"] = state.dsn(f"bench_b{n}")
+    target = RestoreSettings("bench-l", "clean", "BENCH_TARGET_DSN")
+    restored = restore_dump(target, store, pg_tools, f"b{n}")
+    timed = {
+        "b_ours_s": time.monotonic() - started,
+        "b_stage_dump_s": dumped - started,
+        "b_stage_scrub_step_s": report["seconds"],
+        "scrub_s": report["scrub_seconds"],
+        "scrub_text_mb": report["scrub_text_mb"],
+        "scrub_text_mb_per_s": report["scrub_text_mb_per_s"],
+        "residual_originals_seen": report["residual"]["original_values_seen"],
+        "residual_sample_fraction": report["residual"]["sample_fraction"],
+    }
+    for stage in ("download", "restore", "swap"):
+        timed[f"b_stage_restore_{stage}_s"] = restored[f"{stage}_seconds"]
+    return timed
+
+
+def quiet_server(admin: str, source: str) -> None:
+    """No background work in this benchmark's own PostgreSQL while chains are timed: the
+    source is vacuumed, frozen and analyzed up front, and autovacuum is off, so the vacuum of
+    one chain's freshly restored tables does not land in the next chain's time."""
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute("ALTER SYSTEM SET autovacuum = off")
+        conn.execute("SELECT pg_reload_conf()")
+    with psycopg.connect(source, autocommit=True) as conn:
+        conn.execute("VACUUM (FREEZE, ANALYZE)")
+
+
+def seed_chain(store, pg_tools, state, dump: DumpSettings) -> float:
+    """(c): the seed's way; returns its wall seconds."""
+    admin = state.dsn("postgres")
+    started = time.monotonic()
+    take_dump(dump, store, pg_tools, "c")
+    fresh_db(admin, "bench_scratch")
+    restore_raw(store, pg_tools, DumpLocation("bench-x", "dumps", "c"), state.dsn("bench_scratch"))
+    with psycopg.connect(state.dsn("bench_scratch")) as conn:
+        conn.execute(SEED_UPDATE)
+    os.environ["BENCH_SCRATCH_DSN"] = state.dsn("bench_scratch")
+    take_dump(DumpSettings("BENCH_SCRATCH_DSN", "bench-l", "seed"), store, pg_tools, "c")
+    fresh_db(admin, "bench_c")
+    restore_raw(store, pg_tools, DumpLocation("bench-l", "seed", "c"), state.dsn("bench_c"))
+    return time.monotonic() - started
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--mb", type=int, default=1100)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=1, help="(a) and (b) alternated N times")
+    ap.add_argument(
+        "--no-seed", action="store_true", help="skip (c), the seed's way (minutes at 1 GB)"
+    )
+    ap.add_argument(
+        "--glibc-arenas",
+        action="store_true",
+        help="keep glibc's default malloc arenas instead of the platform's MALLOC_ARENA_MAX=2",
+    )
     args = ap.parse_args()
+    if "MALLOC_ARENA_MAX" not in os.environ and not args.glibc_arenas:
+        # the platform's setting (deploy/Dockerfile, etl-platform dev): read at process start
+        env = {**os.environ, "MALLOC_ARENA_MAX": "2"}
+        os.execve(
+            sys.executable, [sys.executable, "-m", "benchmarks.dump_scrub", *sys.argv[1:]], env
+        )
     root = Path(tempfile.mkdtemp(prefix="etl_bench_dump_"))
     stack = LocalStack(root)
     state = stack.up()
@@ -184,8 +334,9 @@ def main() -> None:
         fresh_db(admin, "bench_source")
         os.environ["BENCH_SOURCE_DSN"] = state.dsn("bench_source")
         rows = make_source(state.dsn("bench_source"), args.mb)
+        quiet_server(admin, state.dsn("bench_source"))
         dump = DumpSettings("BENCH_SOURCE_DSN", "bench-x", "dumps")
-        results: dict[str, float] = {}
+        results: dict[str, Any] = {}
         with psycopg.connect(state.dsn("bench_source")) as conn:
             results["source_table_mb"] = float(
                 conn.execute(
@@ -193,76 +344,44 @@ def main() -> None:
                     "WHERE c.relname IN ('people', 'events')"
                 ).fetchone()[0]
             )
-        rss = TreeRss()
-
-        rss.mark("a")
-        started = time.monotonic()  # (a)
-        take_dump(dump, store, pg_tools, "a")
-        results["a_stage_dump_s"] = time.monotonic() - started
-        fresh_db(admin, "bench_a")
-        restore_raw(store, pg_tools, DumpLocation("bench-x", "dumps", "a"), state.dsn("bench_a"))
-        results["a_no_scrub_s"] = time.monotonic() - started
-        results["a_stage_restore_s"] = results["a_no_scrub_s"] - results["a_stage_dump_s"]
-
-        rss.mark("b_dump")
-        started = time.monotonic()  # (b)
-        take_dump(dump, store, pg_tools, "b")
-        results["b_stage_dump_s"] = time.monotonic() - started
-        rss.mark("b_scrub")
+        rss = TreeRss(state.moto_pid, state.postgres_pid)
         scrub = ScrubSettings(
             "bench-x", "dumps", "bench-l", "clean", "BENCH_SCRUB_KEY", workers=args.workers
         )
-        report = scrub_dump(scrub, parse_rules(RULES), store, pg_tools, "b")
-        results["b_stage_scrub_step_s"] = report["seconds"]
-        rss.mark("b_restore")
-        fresh_db(admin, "bench_b")
-        os.environ["BENCH_TARGET_DSN"] = state.dsn("bench_b")
-        restored = restore_dump(
-            RestoreSettings("bench-l", "clean", "BENCH_TARGET_DSN"), store, pg_tools, "b"
-        )
-        results["b_ours_s"] = time.monotonic() - started
-        for stage in ("download", "restore", "swap"):
-            results[f"b_stage_restore_{stage}_s"] = restored[f"{stage}_seconds"]
-        results["scrub_s"] = report["scrub_seconds"]
-        results["scrub_text_mb"] = report["scrub_text_mb"]
-        results["scrub_text_mb_per_s"] = report["scrub_text_mb_per_s"]
-        results["residual_originals_seen"] = report["residual"]["original_values_seen"]
-        results["residual_sample_fraction"] = report["residual"]["sample_fraction"]
+        rounds = []
+        for n in range(1, args.rounds + 1):  # (a) and (b) alternate: drift hits both
+            timed = {**chain_a(rss, n, store, pg_tools, state, dump)}
+            timed.update(chain_b(rss, n, store, pg_tools, state, dump, scrub))
+            timed["b_over_a"] = timed["b_ours_s"] / timed["a_no_scrub_s"]
+            rounds.append(timed)
+        for name in rounds[0]:
+            results[name] = statistics.median(r[name] for r in rounds)
+        results["b_over_a_per_round"] = [round(r["b_over_a"], 3) for r in rounds]
         results["peak_rss_mb_driver_plus_workers"] = rss.peak_total
 
-        rss.mark("c")
-        started = time.monotonic()  # (c)
-        take_dump(dump, store, pg_tools, "c")
-        fresh_db(admin, "bench_scratch")
-        restore_raw(
-            store, pg_tools, DumpLocation("bench-x", "dumps", "c"), state.dsn("bench_scratch")
-        )
-        with psycopg.connect(state.dsn("bench_scratch")) as conn:
-            conn.execute(SEED_UPDATE)
-        os.environ["BENCH_SCRATCH_DSN"] = state.dsn("bench_scratch")
-        take_dump(DumpSettings("BENCH_SCRATCH_DSN", "bench-l", "seed"), store, pg_tools, "c")
-        fresh_db(admin, "bench_c")
-        restore_raw(store, pg_tools, DumpLocation("bench-l", "seed", "c"), state.dsn("bench_c"))
-        results["c_seed_s"] = time.monotonic() - started
-
+        if not args.no_seed:
+            rss.mark("c")
+            results["c_seed_s"] = seed_chain(store, pg_tools, state, dump)
         rss.mark("end")
         rss.stop()
         results.update({f"peak_rss_mb_during_{k}": v for k, v in rss.phases.items()})
+        results.update({f"machine_cpu_s_during_{k}": v for k, v in rss.cpu_s.items()})
         usage = resource.getrusage
         results.update(
+            malloc_arena_max=os.environ.get("MALLOC_ARENA_MAX", "glibc default"),
             rows_per_table=rows,
             mb_copy_text=args.mb,
-            b_over_a=results["b_ours_s"] / results["a_no_scrub_s"],
-            c_over_a=results["c_seed_s"] / results["a_no_scrub_s"],
+            c_over_a=results.get("c_seed_s", 0.0) / results["a_no_scrub_s"],
             peak_rss_mb_driver=rss.peak_driver,
             peak_rss_mb_workers=rss.peak_workers,
             peak_rss_mb_run=rss.peak_total,
             peak_pss_mb_run=rss.peak_pss,
             peak_rss_mb_self_getrusage=usage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         )
-        print(json.dumps({k: round(v, 3) for k, v in results.items()}, indent=1))
+        print(json.dumps({k: _rounded(v) for k, v in results.items()}, indent=1))
         peaks = {ph: {k: round(v) for k, v in p.items()} for ph, p in rss.process_peaks.items()}
         print(json.dumps({"peak_rss_mb_per_process": peaks}, indent=1))
+        print(json.dumps({"cpu_s_per_phase": rss.cpu_by}, indent=1))
     finally:
         stack.down()
         shutil.rmtree(root, ignore_errors=True)
