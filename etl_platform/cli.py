@@ -82,6 +82,22 @@ def _set_local_pool_limits(dagster_home: Path) -> None:
         set_shared_pool_limits(instance)
 
 
+REPO_DAGSTER_YAML = Path(__file__).resolve().parent.parent / "dagster.yaml"
+
+
+def local_dagster_home(stack_root: Path, user_home: str | None) -> Path:
+    """The ``DAGSTER_HOME`` of ``etl-platform dev``. Ours (``<stack>/dagster_home``) gets the
+    repository's ``dagster.yaml`` at every start, so a changed setting (a pool or run-monitoring
+    limit) reaches developers who started before it changed. A ``DAGSTER_HOME`` the user set is
+    theirs: its ``dagster.yaml`` is created from the repository's only when it has none."""
+    home = Path(user_home or stack_root / "dagster_home").resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if REPO_DAGSTER_YAML.exists() and (not user_home or not config.exists()):
+        config.write_text(REPO_DAGSTER_YAML.read_text())
+    return home
+
+
 def cmd_dev(args: argparse.Namespace) -> int:
     """Stack up, seed if empty, run the Dagster UI; Ctrl-C stops the UI and the stack."""
     from etl_platform.local.demo import seed_demo_world
@@ -90,11 +106,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
     stack.up()
     os.environ.update(stack.env())
     seed_demo_world(force=False)
-    dagster_home = Path(os.environ.get("DAGSTER_HOME", stack.root / "dagster_home")).resolve()
-    dagster_home.mkdir(parents=True, exist_ok=True)
-    repo_yaml = Path(__file__).resolve().parent.parent / "dagster.yaml"
-    if repo_yaml.exists() and not (dagster_home / "dagster.yaml").exists():
-        (dagster_home / "dagster.yaml").write_text(repo_yaml.read_text())
+    dagster_home = local_dagster_home(stack.root, os.environ.get("DAGSTER_HOME"))
     _set_local_pool_limits(dagster_home)
     # MALLOC_ARENA_MAX: as in the image (docs/deploy.md): runs and the code server reuse freed
     # memory across their threads instead of keeping it per thread.

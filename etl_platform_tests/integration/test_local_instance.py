@@ -1,5 +1,6 @@
 """The local Dagster instance (``dagster.yaml`` at the repo root, what ``make dev`` runs): a
-run killed while holding a pool slot does not block its pool forever."""
+run killed while holding a pool slot does not block its pool forever, and ``make dev`` uses
+the repository's current settings."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ import yaml
 from dagster._core.storage.dagster_run import DagsterRunStatus
 from dagster._core.test_utils import create_run_for_test, freeze_time
 from dagster._daemon.monitoring import execute_concurrency_slots_iteration
+
+from etl_platform.cli import local_dagster_home
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LOCAL_CONFIG = REPO_ROOT / "dagster.yaml"
@@ -63,3 +66,22 @@ def test_a_slot_held_by_a_killed_run_is_freed_after_the_run_is_marked_failed(loc
 
     assert [s.run_id for s in storage.get_concurrency_info(POOL).claimed_slots] == []
     assert storage.claim_concurrency_slot(POOL, following.run_id, "scrub").is_claimed
+
+
+def test_dev_refreshes_its_own_dagster_yaml_and_keeps_a_users(tmp_path):
+    ours = tmp_path / "stack" / "dagster_home"
+    ours.mkdir(parents=True)
+    (ours / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")  # an older copy
+    home = local_dagster_home(tmp_path / "stack", None)
+    assert home == ours.resolve()
+    assert (home / "dagster.yaml").read_text() == LOCAL_CONFIG.read_text()
+
+    users = tmp_path / "mine"
+    users.mkdir()
+    (users / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    assert local_dagster_home(tmp_path / "stack", str(users)) == users.resolve()
+    assert (users / "dagster.yaml").read_text() == "telemetry:\n  enabled: false\n"
+
+    fresh = tmp_path / "fresh"
+    local_dagster_home(tmp_path / "stack", str(fresh))
+    assert (fresh / "dagster.yaml").read_text() == LOCAL_CONFIG.read_text()
