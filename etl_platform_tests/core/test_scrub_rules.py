@@ -14,6 +14,7 @@ from etl_platform.core.scrub import (
     parse_rules,
     plan_scrub,
 )
+from etl_platform.core.scrub.archive import parse_partition_parents
 
 
 @pytest.mark.parametrize(
@@ -174,3 +175,71 @@ def test_archive_refuses_large_objects_and_mismatches():
         dump_tables(LISTING + "3000; 0 0 BLOBS - BLOBS \n", DATA_SCRIPT)
     with pytest.raises(ArchiveError, match="2 TABLE DATA entries but 1 COPY"):
         dump_tables(LISTING, DATA_SCRIPT.split("COPY sales")[0])
+
+
+PARTITIONS_SCRIPT = """CREATE TABLE sales."Events" (
+    id bigint,
+    email text,
+    at date
+)
+PARTITION BY RANGE (at);
+
+ALTER TABLE ONLY sales."Events" ATTACH PARTITION public.loose FOR VALUES FROM ('2030') TO ('2031');
+ALTER TABLE ONLY sales."Events" ATTACH PARTITION sales.events_2024 FOR VALUES FROM (1) TO (2);
+ALTER TABLE ONLY sales.events_2024 ATTACH PARTITION sales.events_2024_a FOR VALUES IN ('1', '2');
+ALTER TABLE ONLY sales."Events" ATTACH PARTITION sales.events_other DEFAULT;
+"""
+
+
+def test_archive_knows_which_partitioned_tables_a_partition_belongs_to():
+    parents = parse_partition_parents(PARTITIONS_SCRIPT)
+    assert parents == {
+        "public.loose": "sales.Events",
+        "sales.events_2024": "sales.Events",
+        "sales.events_2024_a": "sales.events_2024",
+        "sales.events_other": "sales.Events",
+    }
+    listing = "2561; 0 16761 TABLE DATA sales events_2024_a postgres\n"
+    data = "COPY sales.events_2024_a (id, email, at) FROM stdin;\n\\.\n"
+    (table,) = dump_tables(listing, data, PARTITIONS_SCRIPT)
+    assert table.partition_of == ("sales.events_2024", "sales.Events")
+
+
+def _partition(name, *parents, columns=("id", "email", "at")):
+    return DumpTable(name, 1, tuple(columns), {}, tuple(parents))
+
+
+def test_a_partition_takes_its_partitioned_tables_rules_unless_it_has_its_own():
+    rules = parse_rules(
+        {
+            "tables": {
+                "sales.Events": {"columns": {"id": "keep", "email": "fake_email", "at": "keep"}},
+                "sales.events_2024_b": {"columns": {"id": "keep", "email": "null", "at": "keep"}},
+            }
+        }
+    )
+    nested = _partition("sales.events_2024_a", "sales.events_2024", "sales.Events")
+    own = _partition("sales.events_2024_b", "sales.events_2024", "sales.Events")
+    moved = _partition("public.loose", "sales.Events", columns=("email", "id", "at"))
+    plan = plan_scrub(rules, [nested, own, moved])
+    assert [p.rules_of for p in plan.tables] == [
+        "sales.Events",
+        "sales.events_2024_b",
+        "sales.Events",
+    ]
+    assert plan.tables[0].rules["email"].action == "fake_email"
+    assert plan.tables[1].rules["email"].action == "null"
+    assert list(plan.tables[2].rules) == ["email", "id", "at"]  # the partition's COPY order
+    assert plan.unused_rules == []
+
+
+def test_a_partition_without_rules_fails_closed_with_a_hint():
+    rules = parse_rules({"tables": {"other": "keep_all"}})
+    with pytest.raises(CoverageError) as info:
+        plan_scrub(rules, [_partition("sales.events_2024_a", "sales.events_2024", "sales.Events")])
+    assert info.value.problems[0] == (
+        "sales.events_2024_a.id: no rule (a partition of sales.Events: a rule there covers it)"
+    )
+    child = DumpTable("public.child", 1, ("id", "email", "extra"))  # INHERITS: not a partition
+    with pytest.raises(CoverageError, match="child.id: no rule$|child.id: no rule;"):
+        plan_scrub(parse_rules({"tables": {"base": "keep_all"}}), [child])

@@ -170,3 +170,51 @@ def test_hashed_columns_equal_sql_hmac_of_the_source(world, stack_state):
     finally:
         with psycopg.connect(stack_state.dsn("postgres"), autocommit=True) as conn:
             conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def test_partitions_are_scrubbed_by_their_partitioned_tables_rule(world, stack_state):
+    """One rule on the partitioned table covers every partition (pg_dump stores each
+    partition's rows as a table of its own), nested and attached ones included."""
+    with psycopg.connect(world["source"]) as conn:
+        conn.execute(
+            'CREATE TABLE "Visits" (id bigint, visitor_email text, at date) PARTITION BY RANGE (at)'
+        )
+        conn.execute(
+            "CREATE TABLE visits_2025 PARTITION OF \"Visits\" FOR VALUES FROM ('2025-01-01') "
+            "TO ('2026-01-01') PARTITION BY LIST (id)"
+        )
+        conn.execute("CREATE TABLE visits_2025_odd PARTITION OF visits_2025 FOR VALUES IN (1, 3)")
+        conn.execute("CREATE TABLE visits_rest PARTITION OF visits_2025 DEFAULT")
+        conn.execute("CREATE TABLE visits_2026 (at date, visitor_email text, id bigint)")
+        conn.execute(
+            'ALTER TABLE "Visits" ATTACH PARTITION visits_2026 '
+            "FOR VALUES FROM ('2026-01-01') TO ('2027-01-01')"
+        )
+        conn.execute(
+            "INSERT INTO \"Visits\" SELECT g, 'visitor' || g || '@mail.example.org', "
+            "DATE '2025-06-01' + g * 100 FROM generate_series(1, 5) g"
+        )
+    rules = {**RULES, "tables": {**RULES["tables"]}}
+    rules["tables"]["Visits"] = {
+        "columns": {"id": "keep", "visitor_email": "fake_email", "at": "keep"}
+    }
+    take_dump(world["dump"], world["store"], world["pg_tools"], "p1")
+    report = scrub_dump(world["scrub"], parse_rules(rules), world["store"], world["pg_tools"], "p1")
+    partitions = {"public.visits_2025_odd", "public.visits_rest", "public.visits_2026"}
+    assert partitions <= set(report["tables"]) and report["unused_rules"] == []
+    name, target = _restore(world, "p1", stack_state)
+    try:
+        restored = table_rows(target, 'SELECT id, visitor_email, at FROM "Visits" ORDER BY id')
+        source = table_rows(
+            world["source"], 'SELECT id, visitor_email, at FROM "Visits" ORDER BY id'
+        )
+        assert [(r[0], r[2]) for r in restored] == [(r[0], r[2]) for r in source]
+        assert not {r[1] for r in restored} & {r[1] for r in source}
+        assert all(r[1].endswith("@example.invalid") for r in restored)
+        placed = table_rows(target, 'SELECT tableoid::regclass::text, id FROM "Visits" ORDER BY id')
+        assert placed == table_rows(
+            world["source"], 'SELECT tableoid::regclass::text, id FROM "Visits" ORDER BY id'
+        )
+    finally:
+        with psycopg.connect(stack_state.dsn("postgres"), autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))

@@ -1,7 +1,8 @@
 """What a pg_dump directory archive holds, read from pg_restore's own output (no TOC parsing
 of our own): ``pg_restore -l`` names each TABLE DATA entry and its dump id (the data file is
 ``<dump id>.dat.gz``), the data-section script gives each table's COPY column list in the same
-order, and the pre-data script gives the column types."""
+order, and the pre-data script gives the column types and which partitioned table each
+partition belongs to."""
 
 from __future__ import annotations
 
@@ -13,6 +14,9 @@ _COPY = re.compile(r"^COPY (.+?) \((.*)\) FROM stdin;$", re.MULTILINE)
 _CREATE_TABLE = re.compile(r"^CREATE (?:UNLOGGED )?TABLE (.+?) \(\n(.*?)\n\)", re.M | re.S)
 _IDENT = r'(?:"(?:[^"]|"")*"|[^\s",.()]+)'
 _QUALIFIED = re.compile(rf"^({_IDENT})\.({_IDENT})$")
+_ATTACH = re.compile(
+    rf"^ALTER TABLE ONLY ({_IDENT}\.{_IDENT}) ATTACH PARTITION ({_IDENT}\.{_IDENT}) ", re.M
+)
 _COLUMN_LINE = re.compile(rf"^\s+({_IDENT}) (.+?)(?: NOT NULL| DEFAULT .*| GENERATED .*)*,?$")
 DATA_DESCRIPTIONS = ("TABLE DATA", "BLOBS", "BLOB DATA", "LARGE OBJECT", "SEQUENCE SET")
 
@@ -40,6 +44,7 @@ class DumpTable:
     dump_id: int
     columns: tuple[str, ...]
     types: dict[str, str] = field(default_factory=dict, compare=False)
+    partition_of: tuple[str, ...] = ()  # the partitioned tables above it, nearest first
 
     @property
     def data_file(self) -> str:
@@ -106,6 +111,23 @@ def parse_column_types(schema_script: str) -> dict[str, dict[str, str]]:
     return tables
 
 
+def parse_partition_parents(schema_script: str) -> dict[str, str]:
+    """The pre-data script → ``{partition: its partitioned table}``. pg_dump writes each
+    partition as a table of its own, holding its own rows, and attaches it afterwards:
+    ``ALTER TABLE ONLY parent ATTACH PARTITION child FOR VALUES ...`` (or ``DEFAULT``)."""
+    return {
+        split_qualified(m.group(2)): split_qualified(m.group(1))
+        for m in _ATTACH.finditer(schema_script)
+    }
+
+
+def _ancestors(table: str, parents: dict[str, str]) -> tuple[str, ...]:
+    chain: list[str] = []
+    while (table := parents.get(table, "")) and table not in chain:
+        chain.append(table)
+    return tuple(chain)
+
+
 def dump_tables(listing: str, data_script: str, schema_script: str = "") -> list[DumpTable]:
     """Pair each TABLE DATA entry with its COPY statement (both in TOC order). Large objects
     fail: their contents are not table columns and no rule can cover them."""
@@ -120,12 +142,21 @@ def dump_tables(listing: str, data_script: str, schema_script: str = "") -> list
             f"{len(data_entries)} TABLE DATA entries but {len(copies)} COPY statements"
         )
     types = parse_column_types(schema_script)
+    parents = parse_partition_parents(schema_script)
     tables = []
     for entry, (qualified, columns) in zip(data_entries, copies, strict=True):
         schema, _, name = qualified.partition(".")
         if not entry.rest.startswith(f"{schema} {name}"):
             raise ArchiveError(f"TOC entry {entry.dump_id} ({entry.rest}) is not {qualified}")
-        tables.append(DumpTable(qualified, entry.dump_id, columns, types.get(qualified, {})))
+        tables.append(
+            DumpTable(
+                qualified,
+                entry.dump_id,
+                columns,
+                types.get(qualified, {}),
+                _ancestors(qualified, parents),
+            )
+        )
     return tables
 
 

@@ -1,6 +1,11 @@
 """Fail closed: every column of every table in the dump must be covered by a rule, column by
 column or by the table's ``keep_all``/``truncate_table``. The result is the plan the scrub
-executes; any gap is an error naming every uncovered ``table.column``."""
+executes; any gap is an error naming every uncovered ``table.column``.
+
+A partition (pg_dump stores each one's rows as a table of its own) takes the rules of its
+nearest partitioned table that has rules, unless it has rules of its own: one rule covers the
+partitions of every month, including next month's. Legacy inheritance (``INHERITS``) does not
+count: a child may add columns of its own, and needs its own rules."""
 
 from __future__ import annotations
 
@@ -10,7 +15,7 @@ from dataclasses import dataclass, field
 
 from .archive import DumpTable
 from .detector import detect_pii
-from .rules import ColumnRule, ScrubRules, display_name
+from .rules import ColumnRule, ScrubRules, TableRules, display_name
 
 KEEP = ColumnRule(action="keep")
 
@@ -33,6 +38,7 @@ class TablePlan:
     table: DumpTable
     truncate: bool = False
     rules: dict[str, ColumnRule] = field(default_factory=dict)  # every column, in COPY order
+    rules_of: str = ""  # the table whose rules apply: this one, or a partitioned table above it
 
     @property
     def scrubbed_columns(self) -> list[str]:
@@ -58,46 +64,67 @@ class ScrubPlan:
         return dict(sorted(counts.items()))
 
 
+def _table_rules(rules: ScrubRules, table: DumpTable) -> TableRules | None:
+    """The table's own rules, else those of its nearest partitioned table that has some."""
+    for name in (table.qualified, *table.partition_of):
+        found = rules.for_table(name)
+        if found is not None:
+            return found
+    return None
+
+
+def _uncovered(table: DumpTable) -> list[str]:
+    hint = ""
+    if table.partition_of:
+        hint = f" (a partition of {display_name(table.partition_of[-1])}: a rule there covers it)"
+    return [f"{display_name(table.qualified, c)}: no rule{hint}" for c in table.columns]
+
+
+def _column_rules(
+    table: DumpTable, table_rules: TableRules, problems: list[str]
+) -> dict[str, ColumnRule]:
+    column_rules: dict[str, ColumnRule] = {}
+    for column in table.columns:
+        rule = table_rules.columns.get(column)
+        if rule is None and table_rules.keep_all:
+            flagged = detect_pii(column)
+            if flagged and not (table_rules.reason or "").strip():
+                problems.append(
+                    f"{display_name(table.qualified, column)}: kept by keep_all but named "
+                    f"like {'/'.join(sorted(flagged))}: give it a rule or the table a reason"
+                )
+            rule = KEEP
+        if rule is None:
+            problems.append(f"{display_name(table.qualified, column)}: no rule")
+            continue
+        column_rules[column] = rule
+    return column_rules
+
+
 def plan_scrub(rules: ScrubRules, tables: Sequence[DumpTable]) -> ScrubPlan:
     """The plan for this dump, or :class:`CoverageError` naming every uncovered column (and
     every flagged column kept through ``keep_all`` without a table ``reason``)."""
     problems: list[str] = []
     plans: list[TablePlan] = []
-    seen: set[str] = set()
     for table in tables:
-        seen.add(table.qualified)
-        table_rules = rules.for_table(table.qualified)
+        table_rules = _table_rules(rules, table)
         if table_rules is None:
-            problems.extend(f"{display_name(table.qualified, c)}: no rule" for c in table.columns)
-            continue
-        if table_rules.truncate:
-            plans.append(TablePlan(table, truncate=True))
-            continue
-        column_rules: dict[str, ColumnRule] = {}
-        for column in table.columns:
-            rule = table_rules.columns.get(column)
-            if rule is None and table_rules.keep_all:
-                flagged = detect_pii(column)
-                if flagged and not (table_rules.reason or "").strip():
-                    problems.append(
-                        f"{display_name(table.qualified, column)}: kept by keep_all but named "
-                        f"like {'/'.join(sorted(flagged))}: give it a rule or the table a reason"
-                    )
-                rule = KEEP
-            if rule is None:
-                problems.append(f"{display_name(table.qualified, column)}: no rule")
-                continue
-            column_rules[column] = rule
-        plans.append(TablePlan(table, rules=column_rules))
+            problems.extend(_uncovered(table))
+        elif table_rules.truncate:
+            plans.append(TablePlan(table, truncate=True, rules_of=table_rules.name))
+        else:
+            column_rules = _column_rules(table, table_rules, problems)
+            plans.append(TablePlan(table, rules=column_rules, rules_of=table_rules.name))
     if problems:
         raise CoverageError(problems)
-    unused = [display_name(t) for t in rules.tables if t not in seen]
-    for plan in plans:
-        table_rules = rules.for_table(plan.table.qualified)
-        assert table_rules is not None
-        unused += [
-            display_name(plan.table.qualified, c)
-            for c in table_rules.columns
-            if c not in plan.table.columns
-        ]
-    return ScrubPlan(plans, unused)
+    return ScrubPlan(plans, _unused_rules(rules, plans))
+
+
+def _unused_rules(rules: ScrubRules, plans: list[TablePlan]) -> list[str]:
+    """Rules naming a table no data file uses, or a column none of its tables has."""
+    used = {plan.rules_of for plan in plans}
+    unused = [display_name(t) for t in rules.tables if t not in used]
+    for name in sorted(used):
+        columns = {c for plan in plans if plan.rules_of == name for c in plan.table.columns}
+        unused += [display_name(name, c) for c in rules.tables[name].columns if c not in columns]
+    return unused
