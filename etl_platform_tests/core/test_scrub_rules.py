@@ -170,6 +170,27 @@ def test_archive_pairs_data_entries_with_copy_columns():
     assert not tables[0].is_text("id")
 
 
+@pytest.mark.parametrize(
+    ("kind", "scanned"),
+    [
+        ("text", True),
+        ("public.email_address", True),  # a domain
+        ("mood", True),  # an enum
+        ("integer[]", True),
+        ("tsvector", True),
+        ("jsonb", True),
+        ("bigint", False),
+        ("numeric(12,2)", False),
+        ("timestamp with time zone", False),
+        ("uuid", False),
+        ("inet", False),
+        ("boolean", False),
+    ],
+)
+def test_residual_scan_reads_every_type_that_can_spell_a_value(kind, scanned):
+    assert DumpTable("public.t", 1, ("c",), {"c": kind}).is_text("c") is scanned
+
+
 def test_archive_refuses_large_objects_and_mismatches():
     with pytest.raises(ArchiveError, match="large objects"):
         dump_tables(LISTING + "3000; 0 0 BLOBS - BLOBS \n", DATA_SCRIPT)

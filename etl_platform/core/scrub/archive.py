@@ -18,6 +18,12 @@ _ATTACH = re.compile(
     rf"^ALTER TABLE ONLY ({_IDENT}\.{_IDENT}) ATTACH PARTITION ({_IDENT}\.{_IDENT}) ", re.M
 )
 _COLUMN_LINE = re.compile(rf"^\s+({_IDENT}) (.+?)(?: NOT NULL| DEFAULT .*| GENERATED .*)*,?$")
+_NOT_TEXT = (
+    "smallint", "integer", "bigint", "int", "numeric", "decimal", "real", "double precision",
+    "float", "boolean", "bool", "date", "time", "interval", "uuid", "bytea", "oid", "money",
+    "serial", "bigserial", "smallserial", "inet", "cidr", "macaddr", "point", "line", "lseg",
+    "box", "path", "polygon", "circle", "numrange", "tsrange", "tstzrange", "daterange",
+)  # fmt: skip
 DATA_DESCRIPTIONS = ("TABLE DATA", "BLOBS", "BLOB DATA", "LARGE OBJECT", "SEQUENCE SET")
 
 
@@ -51,8 +57,12 @@ class DumpTable:
         return f"{self.dump_id}.dat.gz"
 
     def is_text(self, column: str) -> bool:
+        """Whether the residual scan looks at the column's values: every type but those that
+        cannot spell an e-mail, phone or name (numbers, booleans, dates and times, uuids,
+        binary, network addresses, geometry, ranges of those). Domains, enums, arrays, text search
+        vectors and unknown types are scanned: fail closed."""
         kind = self.types.get(column, "text").lower()
-        return kind.startswith(("text", "character", "varchar", "json", "citext", "name", "bpchar"))
+        return kind.endswith("[]") or not kind.startswith(_NOT_TEXT)
 
 
 def unquote_ident(ident: str) -> str:
