@@ -264,3 +264,23 @@ def test_a_partition_without_rules_fails_closed_with_a_hint():
     child = DumpTable("public.child", 1, ("id", "email", "extra"))  # INHERITS: not a partition
     with pytest.raises(CoverageError, match="child.id: no rule$|child.id: no rule;"):
         plan_scrub(parse_rules({"tables": {"base": "keep_all"}}), [child])
+
+
+def test_null_on_a_not_null_column_fails_before_anything_is_written():
+    listing = "2539; 0 16384 TABLE DATA public t postgres\n"
+    data = "COPY public.t (id, email, note) FROM stdin;\n\\.\n"
+    schema = (
+        "CREATE TABLE public.t (\n    id integer NOT NULL,\n"
+        "    email text DEFAULT 'x'::text NOT NULL,\n    note text\n);\n"
+    )
+    (table,) = dump_tables(listing, data, schema)
+    assert table.not_null == {"id", "email"}
+    rules = parse_rules(
+        {"tables": {"t": {"columns": {"id": "keep", "email": "null", "note": "null"}}}}
+    )
+    with pytest.raises(CoverageError) as info:
+        plan_scrub(rules, [table])
+    assert info.value.problems == [
+        "t.email: null on a NOT NULL column (the restore would fail): use constant, hash or a "
+        "fake_* action"
+    ]

@@ -17,6 +17,7 @@ _QUALIFIED = re.compile(rf"^({_IDENT})\.({_IDENT})$")
 _ATTACH = re.compile(
     rf"^ALTER TABLE ONLY ({_IDENT}\.{_IDENT}) ATTACH PARTITION ({_IDENT}\.{_IDENT}) ", re.M
 )
+_NOT_NULL_END = re.compile(r" NOT NULL,?$")
 _COLUMN_LINE = re.compile(rf"^\s+({_IDENT}) (.+?)(?: NOT NULL| DEFAULT .*| GENERATED .*)*,?$")
 _NOT_TEXT = (
     "smallint", "integer", "bigint", "int", "numeric", "decimal", "real", "double precision",
@@ -51,6 +52,7 @@ class DumpTable:
     columns: tuple[str, ...]
     types: dict[str, str] = field(default_factory=dict, compare=False)
     partition_of: tuple[str, ...] = ()  # the partitioned tables above it, nearest first
+    not_null: frozenset[str] = frozenset()  # columns declared NOT NULL
 
     @property
     def data_file(self) -> str:
@@ -108,15 +110,16 @@ def parse_copy_statements(data_script: str) -> list[tuple[str, tuple[str, ...]]]
     ]
 
 
-def parse_column_types(schema_script: str) -> dict[str, dict[str, str]]:
-    """The pre-data script → ``{qualified table: {column: type}}`` from its CREATE TABLEs."""
-    tables: dict[str, dict[str, str]] = {}
+def _create_tables(schema_script: str) -> dict[str, list[tuple[str, str, bool]]]:
+    """The pre-data script's CREATE TABLEs → ``{table: [(column, type, NOT NULL), ...]}``."""
+    tables: dict[str, list[tuple[str, str, bool]]] = {}
     for match in _CREATE_TABLE.finditer(schema_script):
-        columns: dict[str, str] = {}
+        columns = []
         for line in match.group(2).splitlines():
             column = _COLUMN_LINE.match(line)
             if column and not line.strip().startswith(("CONSTRAINT", "--")):
-                columns[unquote_ident(column.group(1))] = column.group(2).strip()
+                not_null = bool(_NOT_NULL_END.search(line))
+                columns.append((unquote_ident(column.group(1)), column.group(2).strip(), not_null))
         tables[split_qualified(match.group(1))] = columns
     return tables
 
@@ -151,7 +154,7 @@ def dump_tables(listing: str, data_script: str, schema_script: str = "") -> list
         raise ArchiveError(
             f"{len(data_entries)} TABLE DATA entries but {len(copies)} COPY statements"
         )
-    types = parse_column_types(schema_script)
+    created = _create_tables(schema_script)
     parents = parse_partition_parents(schema_script)
     tables = []
     for entry, (qualified, columns) in zip(data_entries, copies, strict=True):
@@ -163,8 +166,9 @@ def dump_tables(listing: str, data_script: str, schema_script: str = "") -> list
                 qualified,
                 entry.dump_id,
                 columns,
-                types.get(qualified, {}),
+                {c: kind for c, kind, _ in created.get(qualified, [])},
                 _ancestors(qualified, parents),
+                frozenset(c for c, _, not_null in created.get(qualified, []) if not_null),
             )
         )
     return tables

@@ -97,6 +97,11 @@ def _column_rules(
         if rule is None:
             problems.append(f"{display_name(table.qualified, column)}: no rule")
             continue
+        if rule.action == "null" and column in table.not_null:
+            problems.append(
+                f"{display_name(table.qualified, column)}: null on a NOT NULL column "
+                "(the restore would fail): use constant, hash or a fake_* action"
+            )
         column_rules[column] = rule
     return column_rules
 
