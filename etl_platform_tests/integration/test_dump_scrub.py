@@ -118,6 +118,17 @@ def test_new_column_fails_the_scrub_naming_it_and_nothing_is_uploaded(world):
     assert list(world["store"].list_objects(world["scrub"].load_bucket, "")) == []
 
 
+def test_rules_that_would_break_a_foreign_key_fail_before_anything_is_uploaded(world):
+    """orders.contact_email references customers.email: a fake_email without unique there
+    maps values to other pseudonyms than customers' unique ones, which the restore rejects."""
+    orders = {**RULES["tables"]["orders"]["columns"], "contact_email": "fake_email"}
+    rules = {**RULES, "tables": {**RULES["tables"], "orders": {"columns": orders}}}
+    take_dump(world["dump"], world["store"], world["pg_tools"], "d6")
+    with pytest.raises(CoverageError, match=r"orders\.contact_email → customers\.email: rules"):
+        scrub_dump(world["scrub"], parse_rules(rules), world["store"], world["pg_tools"], "d6")
+    assert list(world["store"].list_objects(world["scrub"].load_bucket, "")) == []
+
+
 def test_residual_scan_fails_on_pii_in_a_kept_column(world):
     with psycopg.connect(world["source"]) as conn:
         conn.execute("UPDATE orders SET note = 'ping ' || contact_email WHERE id = 1")

@@ -42,6 +42,7 @@ from etl_platform.core.scrub import (
 )
 from etl_platform.core.scrub.archive import parse_toc_list
 from etl_platform.core.scrub.chunks import ChunkSpec
+from etl_platform.core.scrub.constraints import Constraints, parse_constraints
 from etl_platform.core.scrub.fingerprints import FingerprintSample
 from etl_platform.core.scrub.layout import TOC
 from etl_platform.resources import ObjectStoreResource, PgToolsResource
@@ -92,9 +93,10 @@ class ScrubSettings:
 
 def read_archive_tables(
     store: ObjectStoreResource, pg_tools: PgToolsResource, raw: DumpLocation
-) -> list[DumpTable]:
-    """The archive's tables and COPY columns from its ``toc.dat`` (placeholder empty data
-    files let pg_restore print the data section's COPY statements without the data)."""
+) -> tuple[list[DumpTable], Constraints]:
+    """The archive's tables and COPY columns, and its keys, from its ``toc.dat`` (placeholder
+    empty data files let pg_restore print the data section's COPY statements without the
+    data)."""
     with tempfile.TemporaryDirectory(prefix="scrub_toc_") as tmp:
         directory = Path(tmp)
         toc = store.get_bytes(raw.bucket, raw.key(TOC))
@@ -107,7 +109,8 @@ def read_archive_tables(
                 (directory / f"{entry.dump_id}.dat").touch()
         data_script = pg_tools.archive_script(directory, "data")
         schema_script = pg_tools.archive_script(directory, "pre-data")
-    return dump_tables(listing, data_script, schema_script)
+        keys_script = pg_tools.archive_script(directory, "post-data")
+    return dump_tables(listing, data_script, schema_script), parse_constraints(keys_script)
 
 
 def _hmac_key(settings: ScrubSettings, plan: ScrubPlan) -> bytes:
@@ -136,7 +139,7 @@ def scrub_dump(
     raw_manifest = read_manifest(store, raw)
     if raw_manifest is None:
         raise ScrubError(f"dump {raw.uri} has no manifest: it is incomplete or was pruned")
-    plan = plan_scrub(rules, read_archive_tables(store, pg_tools, raw))
+    plan = plan_scrub(rules, *read_archive_tables(store, pg_tools, raw))
     hmac_key = _hmac_key(settings, plan)
     context.log.info(f"dump {dump_key}: {len(plan.tables)} tables covered; writing {clean.uri}")
     delete_dump(store, clean)  # whatever a failed earlier try left behind
@@ -254,7 +257,7 @@ def _rescan(
 ) -> tuple[ScrubPlan, dict[str, TableOutcome]]:
     """After custom SQL replaced the clean archive: its columns must still be covered by the
     rules, and its kept text is scanned again against the originals of the first pass."""
-    plan = plan_scrub(rules, read_archive_tables(store, pg_tools, clean))
+    plan = plan_scrub(rules, *read_archive_tables(store, pg_tools, clean))
     what = f"residual scan after custom SQL of {clean.dump_key}"
     progress = ScrubProgress(context, what, archive_files(store, clean), _data_files(plan))
     sample.clear_checked()

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from .archive import DumpTable
+from .constraints import Constraints, constraint_problems
 from .detector import detect_pii
 from .rules import ColumnRule, ScrubRules, TableRules, display_name
 
@@ -106,9 +107,12 @@ def _column_rules(
     return column_rules
 
 
-def plan_scrub(rules: ScrubRules, tables: Sequence[DumpTable]) -> ScrubPlan:
+def plan_scrub(
+    rules: ScrubRules, tables: Sequence[DumpTable], constraints: Constraints | None = None
+) -> ScrubPlan:
     """The plan for this dump, or :class:`CoverageError` naming every uncovered column (and
-    every flagged column kept through ``keep_all`` without a table ``reason``)."""
+    every flagged column kept through ``keep_all`` without a table ``reason``) and, given the
+    archive's ``constraints``, every rule its restore would reject."""
     problems: list[str] = []
     plans: list[TablePlan] = []
     for table in tables:
@@ -120,6 +124,8 @@ def plan_scrub(rules: ScrubRules, tables: Sequence[DumpTable]) -> ScrubPlan:
         else:
             column_rules = _column_rules(table, table_rules, problems)
             plans.append(TablePlan(table, rules=column_rules, rules_of=table_rules.name))
+    if constraints is not None:
+        problems += constraint_problems(plans, rules, constraints)
     if problems:
         raise CoverageError(problems)
     return ScrubPlan(plans, _unused_rules(rules, plans))
