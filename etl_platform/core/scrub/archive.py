@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 _LIST_LINE = re.compile(r"^(\d+); (\d+) (\d+) (.+)$")
 _COPY = re.compile(r"^COPY (.+?) \((.*)\) FROM stdin;$", re.MULTILINE)
 _CREATE_TABLE = re.compile(r"^CREATE (?:UNLOGGED )?TABLE (.+?) \(\n(.*?)\n\)", re.M | re.S)
-_IDENT = r'(?:"(?:[^"]|"")*"|[^\s",.()]+)'
+#: One SQL identifier as pg_dump prints it: quoted (``"a ""b"""``) or bare.
+IDENT = r'(?:"(?:[^"]|"")*"|[^\s",.()]+)'
+_IDENT = IDENT
 _QUALIFIED = re.compile(rf"^({_IDENT})\.({_IDENT})$")
 _ATTACH = re.compile(
     rf"^ALTER TABLE ONLY ({_IDENT}\.{_IDENT}) ATTACH PARTITION ({_IDENT}\.{_IDENT}) ", re.M

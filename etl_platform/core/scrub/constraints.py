@@ -16,7 +16,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
-from .archive import _IDENT, split_columns, split_qualified
+from .archive import IDENT as _IDENT
+from .archive import split_columns, split_qualified
 from .rules import ColumnRule, ScrubRules, display_name
 
 if TYPE_CHECKING:

@@ -52,19 +52,19 @@ from .dialect import Dialect, parse_dialect
 from .identifiers import identifier, qualified_name
 
 __all__ = [
-    "check_columns",
-    "column_names",
-    "key_match",
     "BATCH_TABLE",
     "LOAD_ORDER_COLUMN",
     "STAGE_TABLE",
     "MergeKeys",
     "append_statement",
     "begin_load",
+    "check_columns",
+    "column_names",
     "columns_query",
     "count_query",
     "create_stage",
     "create_target_if_missing",
+    "key_match",
     "merge_statements",
     "number_stage_file",
 ]
