@@ -104,3 +104,10 @@ def test_an_object_that_is_not_parquet_is_refused_naming_it():
     size = parquet_footer_size(data[-PARQUET_TRAILER_BYTES:], "u")
     with pytest.raises(ValueError, match="Parquet file u cannot be read"):
         parquet_file_columns(b"\x00" * size, TARGET, "u")
+
+
+def test_only_a_warehouse_reading_parquet_itself_maps_its_columns_by_position():
+    from etl_platform.core.warehouse import Dialect
+
+    assert Dialect.REDSHIFT.copies_parquet_by_position
+    assert not Dialect.POSTGRES.copies_parquet_by_position

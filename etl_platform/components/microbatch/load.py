@@ -185,7 +185,7 @@ def _stage_file(
     goes through a file stage of exactly the file's columns (``core/warehouse/columnar_stage``:
     COPY from Parquet takes no column list and maps columns by position)."""
     dialect = warehouse.sql_dialect
-    by_position = target.file_format.is_parquet and not dialect.identity_numbers_copied_rows
+    by_position = target.file_format.is_parquet and dialect.copies_parquet_by_position
     table, copied = wml.STAGE_TABLE, columns
     if by_position:
         copied = parquet_object_columns(store, url, columns, setting=FILE_SETTINGS.objects)

@@ -25,8 +25,7 @@ from collections.abc import Sequence
 from psycopg import sql
 
 from .dialect import Dialect, parse_dialect
-from .identifiers import identifier
-from .merge_load import LOAD_ORDER_COLUMN, STAGE_TABLE
+from .merge_load import LOAD_ORDER_COLUMN, STAGE_TABLE, column_names
 
 __all__ = ["FILE_STAGE_TABLE", "create_file_stage", "file_stage_into_stage"]
 
@@ -36,7 +35,7 @@ FILE_STAGE_TABLE = "__etl_mb_file"
 def _names(dialect: Dialect, columns: Sequence[str]) -> sql.Composed:
     if not columns:
         raise ValueError("a Parquet file stage needs at least one column")
-    return sql.SQL(", ").join(identifier(dialect, c) for c in columns)
+    return column_names(dialect, columns)
 
 
 def create_file_stage(dialect: Dialect | str, file_columns: Sequence[str]) -> sql.Composed:

@@ -210,6 +210,13 @@ class Dialect:
     def __str__(self) -> str:
         return self.name
 
+    @property
+    def copies_parquet_by_position(self) -> bool:
+        """The warehouse reads Parquet files itself and maps their columns to the table's by
+        position, with no column list (Redshift's ``COPY ... FORMAT AS PARQUET``); a load
+        from STDIN turns Parquet into CSV matched by column name instead."""
+        return self.load_method is LoadMethod.COPY_FROM_S3_MANIFEST
+
     def binary_text(self, value: bytes | bytearray | memoryview) -> str:
         """A binary value as the CSV text this dialect's binary type loads: ``\\x0aff`` for
         PostgreSQL's bytea, plain ``0aff`` for Redshift's VARBYTE."""
