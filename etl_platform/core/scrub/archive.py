@@ -14,13 +14,14 @@ _COPY = re.compile(r"^COPY (.+?) \((.*)\) FROM stdin;$", re.MULTILINE)
 _CREATE_TABLE = re.compile(r"^CREATE (?:UNLOGGED )?TABLE (.+?) \(\n(.*?)\n\)", re.M | re.S)
 #: One SQL identifier as pg_dump prints it: quoted (``"a ""b"""``) or bare.
 IDENT = r'(?:"(?:[^"]|"")*"|[^\s",.()]+)'
-_IDENT = IDENT
-_QUALIFIED = re.compile(rf"^({_IDENT})\.({_IDENT})$")
+#: ``schema.table``, each part an :data:`IDENT`.
+QUALIFIED_NAME = rf"{IDENT}\.{IDENT}"
+_QUALIFIED = re.compile(rf"^({IDENT})\.({IDENT})$")
 _ATTACH = re.compile(
-    rf"^ALTER TABLE ONLY ({_IDENT}\.{_IDENT}) ATTACH PARTITION ({_IDENT}\.{_IDENT}) ", re.M
+    rf"^ALTER TABLE ONLY ({QUALIFIED_NAME}) ATTACH PARTITION ({QUALIFIED_NAME}) ", re.M
 )
 _NOT_NULL_END = re.compile(r" NOT NULL,?$")
-_COLUMN_LINE = re.compile(rf"^\s+({_IDENT}) (.+?)(?: NOT NULL| DEFAULT .*| GENERATED .*)*,?$")
+_COLUMN_LINE = re.compile(rf"^\s+({IDENT}) (.+?)(?: NOT NULL| DEFAULT .*| GENERATED .*)*,?$")
 _NOT_TEXT = (
     "smallint", "integer", "bigint", "int", "numeric", "decimal", "real", "double precision",
     "float", "boolean", "bool", "date", "time", "interval", "uuid", "bytea", "oid", "money",
@@ -84,7 +85,7 @@ def split_qualified(name: str) -> str:
 
 
 def split_columns(column_list: str) -> tuple[str, ...]:
-    return tuple(unquote_ident(c) for c in re.findall(_IDENT, column_list))
+    return tuple(unquote_ident(c) for c in re.findall(IDENT, column_list))
 
 
 def parse_toc_list(listing: str) -> list[TocEntry]:
@@ -163,14 +164,12 @@ def dump_tables(listing: str, data_script: str, schema_script: str = "") -> list
         schema, _, name = qualified.partition(".")
         if not entry.rest.startswith(f"{schema} {name}"):
             raise ArchiveError(f"TOC entry {entry.dump_id} ({entry.rest}) is not {qualified}")
+        declared = created.get(qualified, [])
+        types = {column: kind for column, kind, _ in declared}
+        not_null = frozenset(column for column, _, is_not_null in declared if is_not_null)
         tables.append(
             DumpTable(
-                qualified,
-                entry.dump_id,
-                columns,
-                {c: kind for c, kind, _ in created.get(qualified, [])},
-                _ancestors(qualified, parents),
-                frozenset(c for c, _, not_null in created.get(qualified, []) if not_null),
+                qualified, entry.dump_id, columns, types, _ancestors(qualified, parents), not_null
             )
         )
     return tables

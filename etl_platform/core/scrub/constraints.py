@@ -16,26 +16,24 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
-from .archive import IDENT as _IDENT
-from .archive import split_columns, split_qualified
+from .archive import IDENT, QUALIFIED_NAME, split_columns, split_qualified
 from .rules import ColumnRule, ScrubRules, display_name
 
 if TYPE_CHECKING:
     from .coverage import TablePlan
 
-_TABLE = rf"{_IDENT}\.{_IDENT}"
 _FOREIGN_KEY = re.compile(
-    rf"^ALTER TABLE (?:ONLY )?({_TABLE})\n\s+ADD CONSTRAINT ({_IDENT}) FOREIGN KEY "
-    rf"\(([^)]*)\) REFERENCES ({_TABLE})\(([^)]*)\)",
+    rf"^ALTER TABLE (?:ONLY )?({QUALIFIED_NAME})\n\s+ADD CONSTRAINT ({IDENT}) FOREIGN KEY "
+    rf"\(([^)]*)\) REFERENCES ({QUALIFIED_NAME})\(([^)]*)\)",
     re.M,
 )
 _UNIQUE_KEY = re.compile(
-    rf"^ALTER TABLE (?:ONLY )?({_TABLE})\n\s+ADD CONSTRAINT ({_IDENT}) "
+    rf"^ALTER TABLE (?:ONLY )?({QUALIFIED_NAME})\n\s+ADD CONSTRAINT ({IDENT}) "
     r"(PRIMARY KEY|UNIQUE)(?: NULLS NOT DISTINCT)? \(([^)]*)\)",
     re.M,
 )
 _UNIQUE_INDEX = re.compile(
-    rf"^CREATE UNIQUE INDEX ({_IDENT}) ON (?:ONLY )?({_TABLE}) USING \w+ \(({_IDENT})\)", re.M
+    rf"^CREATE UNIQUE INDEX ({IDENT}) ON (?:ONLY )?({QUALIFIED_NAME}) USING \w+ \(({IDENT})\)", re.M
 )
 REPEATING = frozenset({"constant", "mask"})
 NEEDS_UNIQUE = frozenset({"fake_name", "fake_phone"})
@@ -94,8 +92,7 @@ def _rule(
         return None
     if table_rules.truncate:
         return _TRUNCATED
-    keep = ColumnRule(action="keep") if table_rules.keep_all else None
-    return table_rules.columns.get(column, keep)
+    return table_rules.rule_for(column)
 
 
 def _describe(rule: ColumnRule) -> str:

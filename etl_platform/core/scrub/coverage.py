@@ -16,9 +16,7 @@ from dataclasses import dataclass, field
 from .archive import DumpTable
 from .constraints import Constraints, constraint_problems
 from .detector import detect_pii
-from .rules import ColumnRule, ScrubRules, TableRules, display_name
-
-KEEP = ColumnRule(action="keep")
+from .rules import KEEP, ColumnRule, ScrubRules, TableRules, display_name
 
 
 class CoverageError(ValueError):

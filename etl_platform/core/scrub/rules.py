@@ -73,6 +73,9 @@ class ColumnRule:
         return self.action in SCRUBBING_ACTIONS
 
 
+KEEP = ColumnRule(action="keep")
+
+
 @dataclass(frozen=True)
 class TableRules:
     """The rules of one table, keyed by its qualified name ``schema.table``."""
@@ -82,6 +85,11 @@ class TableRules:
     keep_all: bool = False
     truncate: bool = False
     reason: str | None = None
+
+    def rule_for(self, column: str) -> ColumnRule | None:
+        """The column's own rule, else ``keep`` under ``keep_all``, else None (uncovered)."""
+        rule = self.columns.get(column)
+        return KEEP if rule is None and self.keep_all else rule
 
 
 @dataclass(frozen=True)
